@@ -1,0 +1,166 @@
+"""The replica's HTTP application: middlewares (errors, auth, limits) and the route table."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from haplane.api.auth import TokenAuth, User, authorize
+from haplane.api.body import MAX_BODY
+from haplane.api.resources import ResourceAPI, parse_path, respond
+from haplane.errors import HaplaneError, NotFound, RequestEntityTooLarge, Unavailable
+from haplane.store.raft import RaftNode
+from haplane.store.store import Store
+
+log = logging.getLogger(__name__)
+
+API_PREFIXES = ("/api/v1", "/apis/apps/v1")
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+MEMBER_KIND = "Member"  # internal, cluster-scoped: one record per replica (name, raft, http)
+PEER_TIMEOUT = 1.5
+
+
+@dataclass
+class Replica:
+    """Everything one replica's handlers need."""
+
+    name: str
+    http_url: str
+    raft: RaftNode
+    store: Store
+    auth: TokenAuth
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def self_status(self) -> dict[str, Any]:
+        status = self.raft.status()
+        status.update(name=self.name, http=self.http_url,
+                      revision=self.store.fsm.rev, stateHash=None, epoch=self.store.fsm.epoch)
+        return status
+
+
+REPLICA = web.AppKey("replica", Replica)
+USER = "haplane.user"
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HaplaneError as exc:
+        return _status_response(exc)
+    except web.HTTPRequestEntityTooLarge:
+        return _status_response(RequestEntityTooLarge(f"request body over {MAX_BODY} bytes"))
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        err = HaplaneError(exc.reason or "error")
+        err.code, err.reason = exc.status, {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status, "BadRequest")
+        return _status_response(err)
+    except (asyncio.CancelledError, ConnectionResetError):
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return _status_response(HaplaneError("internal error; see the replica's log"))
+
+
+def _status_response(exc: HaplaneError) -> web.Response:
+    resp = respond(exc.to_status(), exc.code)
+    if isinstance(exc, Unavailable):
+        resp.headers["Retry-After"] = str(max(1, int(round(exc.retry_after))))
+    return resp
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    if request.path not in OPEN_PATHS:
+        request[USER] = request.app[REPLICA].auth.authenticate(request.headers.get("Authorization"))
+    return await handler(request)
+
+
+def make_app(replica: Replica) -> web.Application:
+    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY)
+    app[REPLICA] = replica
+    api = ResourceAPI(replica.store)
+
+    def resources(prefix: str) -> Any:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            ref = parse_path(prefix, request.match_info["tail"])
+            user: User = request[USER]
+            authorize(user, request.method, ref.info.kind, ref.sub)
+            return await api.handle(request, ref, user.name)
+        return handler
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def readyz(request: web.Request) -> web.Response:
+        st = replica.raft.status()
+        if st["leader"] is None or not replica.raft.ready:
+            raise Unavailable(f"not ready: leader={st['leader']} caught-up={replica.raft.ready}")
+        return web.Response(text="ok")
+
+    async def cluster_self(request: web.Request) -> web.Response:
+        return respond(replica.self_status())
+
+    async def cluster_status(request: web.Request) -> web.Response:
+        return respond(await cluster_members_status(replica, request.headers.get("Authorization", "")))
+
+    async def openapi(request: web.Request) -> web.Response:
+        from haplane.api.openapi import build_openapi
+        return respond(build_openapi())
+
+    async def not_found(request: web.Request) -> web.Response:
+        raise NotFound(f"the server could not find the requested resource ({request.path})")
+
+    for prefix in API_PREFIXES:
+        app.router.add_route("*", prefix + "/{tail:.*}", resources(prefix))
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/cluster/self", cluster_self)
+    app.router.add_get("/cluster/status", cluster_status)
+    app.router.add_get("/openapi/v3", openapi)
+    app.router.add_route("*", "/{tail:.*}", not_found)
+    return app
+
+
+async def cluster_members_status(replica: Replica, authorization: str) -> dict[str, Any]:
+    """Every member as this replica can see it: itself from memory, the others over HTTP."""
+    me = replica.self_status()
+    records, _ = replica.store.fsm.list(MEMBER_KIND, "")
+    members: dict[str, dict[str, Any]] = {}
+    for rec in records:
+        spec = rec.get("spec", {})
+        members[spec.get("raft", "")] = {"name": rec["metadata"]["name"], "raft": spec.get("raft"),
+                                         "http": spec.get("http"), "role": "unreachable"}
+    for raft_addr in list(me.get("peersConnected", {})) + [me["raft"]]:
+        members.setdefault(raft_addr, {"name": None, "raft": raft_addr, "http": None, "role": "unreachable"})
+
+    async def fetch(session: aiohttp.ClientSession, m: dict[str, Any]) -> None:
+        if m["raft"] == me["raft"]:
+            m.update(me)
+            return
+        if not m.get("http"):
+            return
+        try:
+            async with session.get(m["http"] + "/cluster/self", headers={"Authorization": authorization}) as r:
+                if r.status == 200:
+                    m.update(await r.json())
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            pass
+
+    timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        await asyncio.gather(*(fetch(session, m) for m in members.values()))
+    raft_to_name = {m["raft"]: m.get("name") for m in members.values()}
+    out = sorted(members.values(), key=lambda m: (m.get("name") or "", m["raft"] or ""))
+    for m in out:
+        if m.get("leader") and m.get("leader") in raft_to_name:
+            m["leaderName"] = raft_to_name[m["leader"]]
+    leader_raft = me.get("leader")
+    return {"name": replica.name, "leader": raft_to_name.get(leader_raft) or leader_raft,
+            "leaderRaft": leader_raft, "members": out}

@@ -1,0 +1,78 @@
+"""Request bodies: strict JSON parsing that turns every bad input into a 4xx.
+
+Rejected: a wrong content type (415), PATCH without a patch content type (415), bodies over
+the size limit (413), invalid UTF-8, malformed JSON, NaN / Infinity, NUL bytes, and nesting
+deeper than :data:`MAX_DEPTH` (400).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from haplane.errors import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
+
+MAX_BODY = 1024 * 1024
+MAX_DEPTH = 40
+JSON_TYPES = frozenset({"application/json"})
+PATCH_TYPES = frozenset({"application/merge-patch+json", "application/json-patch+json"})
+
+
+async def read_json(request: web.Request, *, allowed: frozenset[str] = JSON_TYPES, required: bool = True) -> Any:
+    """Parse the body of ``request``; ``None`` when it is empty and not required."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise RequestEntityTooLarge(f"request body over {MAX_BODY} bytes")
+    raw = await request.content.read(MAX_BODY + 1)
+    if len(raw) > MAX_BODY:
+        raise RequestEntityTooLarge(f"request body over {MAX_BODY} bytes")
+    if not raw.strip():
+        if required:
+            raise BadRequest("request body is empty")
+        return None
+    ctype = request.content_type
+    if ctype not in allowed:
+        if allowed is PATCH_TYPES:
+            raise UnsupportedMediaType(
+                f"PATCH needs Content-Type application/merge-patch+json or application/json-patch+json, "
+                f"not {ctype!r} (strategic merge patch is not supported)")
+        raise UnsupportedMediaType(f"Content-Type must be application/json, not {ctype!r}")
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"body is not valid UTF-8: {exc}") from None
+    if "\x00" in text or "\\u0000" in text:
+        raise BadRequest("NUL bytes are not allowed in request bodies")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    except ValueError as exc:
+        raise BadRequest(f"malformed JSON: {exc}") from None
+    if _depth(value) > MAX_DEPTH:
+        raise BadRequest(f"JSON nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a valid JSON number")
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > deepest:
+            deepest = depth
+            if deepest > MAX_DEPTH:
+                return deepest
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest

@@ -1,0 +1,330 @@
+"""Kubernetes-shaped resource endpoints: list / watch / create / get / replace / patch / delete,
+the ``status`` and ``scale`` subresources, for every kind in the registry.
+
+Paths (``{prefix}`` is ``/api/v1`` or ``/apis/apps/v1``)::
+
+    {prefix}/namespaces/{ns}/{plural}[/{name}[/{sub}]]    namespaced kinds
+    {prefix}/{plural}[/{name}[/{sub}]]                     cluster-scoped kinds
+    {prefix}/{plural}                                      a namespaced kind across all namespaces (GET)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import string
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from haplane.api.body import PATCH_TYPES, read_json
+from haplane.api.mutations import (
+    check_identity, json_patch, merge_patch, replicas_from_scale, scale_of, stamp_new,
+)
+from haplane.errors import BadRequest, Conflict, Gone, HaplaneError, MethodNotAllowed, NotFound
+from haplane.model import registry
+from haplane.model.registry import KindInfo
+from haplane.model.selectors import parse_field_selector, parse_label_selector
+from haplane.store import commands
+from haplane.store.store import Store
+
+SUBRESOURCES = frozenset({"", "status", "scale"})
+BOOKMARK_EVERY = 5.0
+PATCH_RETRIES = 8
+MAX_WATCH_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Ref:
+    info: KindInfo
+    ns: str | None  # None: a cluster-scoped kind, or a list across all namespaces
+    name: str | None
+    sub: str = ""
+
+
+def parse_path(prefix: str, tail: str) -> Ref:
+    """Resolve the path below an API prefix to a resource reference; NotFound when it names none."""
+    segs = [s for s in tail.split("/") if s]
+    if len(segs) >= 3 and segs[0] == "namespaces":
+        info = registry.by_path(prefix, segs[2])
+        if info is not None and info.namespaced and len(segs) <= 5:
+            return _ref(info, segs[1], segs[3] if len(segs) > 3 else None, segs[4] if len(segs) > 4 else "")
+    if 1 <= len(segs) <= 3:
+        info = registry.by_path(prefix, segs[0])
+        if info is not None:
+            if info.namespaced and len(segs) > 1:
+                raise NotFound(f"{info.plural} are namespaced: use {prefix}/namespaces/NAMESPACE/{info.plural}")
+            return _ref(info, None, segs[1] if len(segs) > 1 else None, segs[2] if len(segs) > 2 else "")
+    raise NotFound(f"the server could not find the requested resource ({prefix}/{tail})")
+
+
+def _ref(info: KindInfo, ns: str | None, name: str | None, sub: str) -> Ref:
+    if sub not in SUBRESOURCES or (sub == "status" and not info.has_status) or \
+            (sub == "scale" and info.kind != "Deployment"):
+        raise NotFound(f"{info.plural} have no subresource {sub!r}")
+    return Ref(info, ns, name, sub)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _suffix() -> str:
+    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def respond(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    resp = web.Response(text=dumps(obj), status=status, content_type="application/json")
+    for w in warnings or []:
+        resp.headers.add("Warning", f'299 - "{w}"')
+    return resp
+
+
+class ResourceAPI:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    # ------------------------------------------------------------ dispatch
+    async def handle(self, request: web.Request, ref: Ref, user_name: str) -> web.StreamResponse:
+        method = request.method
+        collection = ref.name is None
+        if collection:
+            if method == "GET":
+                if _flag(request.query.get("watch")):
+                    return await self.watch(request, ref)
+                return await self.list(request, ref)
+            if method == "POST":
+                if ref.info.namespaced and ref.ns is None:
+                    raise MethodNotAllowed(f"create {ref.info.plural} in a namespace")
+                return await self.create(request, ref, user_name)
+        else:
+            if method == "GET":
+                return await self.get(request, ref)
+            if method == "PUT":
+                return await self.replace(request, ref, user_name)
+            if method == "PATCH" and ref.sub == "":
+                return await self.patch(request, ref, user_name)
+            if method == "DELETE" and ref.sub == "":
+                return await self.delete(request, ref, user_name)
+        raise MethodNotAllowed(f"{method} is not supported on this path")
+
+    # ----------------------------------------------------------------- read
+    async def list(self, request: web.Request, ref: Ref) -> web.Response:
+        match = _matcher(request)
+        items, rev = await self.store.list(ref.info.kind, ref.ns if ref.info.namespaced else "",
+                                           stale=_stale(request), match=match)
+        return respond({"apiVersion": ref.info.api_version, "kind": ref.info.list_kind,
+                        "metadata": {"resourceVersion": str(rev)}, "items": items})
+
+    async def get(self, request: web.Request, ref: Ref) -> web.Response:
+        obj = await self._get(ref, stale=_stale(request))
+        return respond(scale_of(obj) if ref.sub == "scale" else obj)
+
+    async def _get(self, ref: Ref, *, stale: bool = False) -> dict:
+        assert ref.name is not None
+        try:
+            return await self.store.get(ref.info.kind, _ns(ref), ref.name, stale=stale)
+        except NotFound:
+            raise NotFound(f'{ref.info.plural} "{ref.name}" not found') from None
+
+    async def watch(self, request: web.Request, ref: Ref) -> web.StreamResponse:
+        match = _matcher(request)
+        rv_param = request.query.get("resourceVersion", "")
+        since: int | None
+        if rv_param in ("", "0"):
+            since = None
+        else:
+            try:
+                since = int(rv_param)
+            except ValueError:
+                raise BadRequest(f"resourceVersion must be an integer, not {rv_param!r}") from None
+        bookmarks = _flag(request.query.get("allowWatchBookmarks"))
+        timeout = _timeout_seconds(request)
+        kind = ref.info.kind
+        ns = ref.ns if ref.info.namespaced else ""
+        items, rev, watcher = await self.store.watch(kind, ns, since, stale=rv_param == "0" or _stale(request),
+                                                     match=match)
+        resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
+        try:
+            await resp.prepare(request)
+            for obj in items:
+                await resp.write(_event("ADDED", obj))
+            last = rev
+            deadline = time.monotonic() + timeout
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                try:
+                    change = await watcher.next(min(BOOKMARK_EVERY, left))
+                except Gone as exc:
+                    await resp.write(_event("ERROR", exc.to_status()))
+                    break
+                if change is None:
+                    if bookmarks:
+                        last = max(last, watcher.last_rv, self.store.hub.delivered_rv)
+                        await resp.write(_event("BOOKMARK", {
+                            "kind": ref.info.kind, "apiVersion": ref.info.api_version,
+                            "metadata": {"resourceVersion": str(last)}}))
+                    continue
+                await resp.write(_event(change.type, change.obj))
+                # Let other tasks run when a backlog is drained in one go.
+                if watcher.queue.qsize() > 100:
+                    await asyncio.sleep(0)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.store.unwatch(watcher)
+        return resp
+
+    # ---------------------------------------------------------------- write
+    async def create(self, request: web.Request, ref: Ref, user: str) -> web.Response:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object")
+        info = ref.info
+        obj = stamp_new(body, kind=info.kind, namespaced=info.namespaced, ns=ref.ns, now=_now(),
+                        uid=str(uuid.uuid4()), suffix=_suffix())
+        obj, warnings = registry.validate(info.kind, obj)
+        op = commands.create(info.kind, _ns(ref, obj), obj, rid=_rid(request, user))
+        return respond(await self.store.write(op), 201, warnings)
+
+    async def replace(self, request: web.Request, ref: Ref, user: str) -> web.Response:
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be a JSON object")
+        assert ref.name is not None
+        if ref.sub == "scale":
+            return await self._scale(request, ref, user, replicas_from_scale(body))
+        info = ref.info
+        obj = check_identity(body, kind=info.kind, name=ref.name, namespaced=info.namespaced, ns=ref.ns)
+        obj, warnings = registry.validate(info.kind, obj)
+        meta = obj["metadata"]
+        op = commands.update(info.kind, _ns(ref), ref.name, obj, status=ref.sub == "status",
+                             rv=meta.get("resourceVersion"), uid=meta.get("uid"), rid=_rid(request, user))
+        return respond(await self.store.write(op), 200, warnings)
+
+    async def patch(self, request: web.Request, ref: Ref, user: str) -> web.Response:
+        patch = await read_json(request, allowed=PATCH_TYPES)
+        merge = request.content_type == "application/merge-patch+json"
+        rid = _rid(request, user)
+        return await self._read_modify_write(
+            ref, rid, lambda cur: merge_patch(cur, patch) if merge else json_patch(cur, patch))
+
+    async def _scale(self, request: web.Request, ref: Ref, user: str, replicas: int) -> web.Response:
+        def set_replicas(cur: dict) -> dict:
+            new = dict(cur)
+            new["spec"] = dict(cur.get("spec") or {}, replicas=replicas)
+            return new
+        resp_obj = await self._modify(ref, _rid(request, user), set_replicas)
+        return respond(scale_of(resp_obj[0]))
+
+    async def _read_modify_write(self, ref: Ref, rid: str, change: Any) -> web.Response:
+        obj, warnings = await self._modify(ref, rid, change)
+        return respond(obj, 200, warnings)
+
+    async def _modify(self, ref: Ref, rid: str, change: Any) -> tuple[dict, list[str]]:
+        """Apply ``change`` to the current object with a CAS, retrying on conflicts (as Kubernetes
+        does for PATCH without a resourceVersion)."""
+        info = ref.info
+        assert ref.name is not None
+        for attempt in range(PATCH_RETRIES):
+            current = await self._get(ref)
+            new = change(current)
+            if not isinstance(new, dict):
+                raise BadRequest("the patched object is not a JSON object")
+            new = check_identity(new, kind=info.kind, name=ref.name, namespaced=info.namespaced, ns=ref.ns)
+            new, warnings = registry.validate(info.kind, new)
+            meta = new["metadata"]
+            pinned = meta.get("resourceVersion") not in (None, current["metadata"]["resourceVersion"])
+            op = commands.update(info.kind, _ns(ref), ref.name, new,
+                                 rv=meta.get("resourceVersion") or current["metadata"]["resourceVersion"],
+                                 uid=meta.get("uid"), rid=f"{rid}#{attempt}")
+            try:
+                return await self.store.write(op), warnings
+            except Conflict:
+                if pinned:
+                    raise
+        raise Conflict(f'{info.plural} "{ref.name}" kept changing; gave up after {PATCH_RETRIES} attempts')
+
+    async def delete(self, request: web.Request, ref: Ref, user: str) -> web.Response:
+        body = await read_json(request, required=False)
+        pre = {}
+        if isinstance(body, dict) and isinstance(body.get("preconditions"), dict):
+            pre = body["preconditions"]
+        elif body is not None and not isinstance(body, dict):
+            raise BadRequest("DeleteOptions must be a JSON object")
+        assert ref.name is not None
+        op = commands.delete(ref.info.kind, _ns(ref), ref.name, rv=_str_or_none(pre.get("resourceVersion")),
+                             uid=_str_or_none(pre.get("uid")), rid=_rid(request, user))
+        return respond(await self.store.write(op))
+
+
+# ------------------------------------------------------------------ helpers
+def _event(etype: str, obj: dict) -> bytes:
+    return (dumps({"type": etype, "object": obj}) + "\n").encode()
+
+
+def _ns(ref: Ref, obj: dict | None = None) -> str:
+    if not ref.info.namespaced:
+        return ""
+    return ref.ns or (obj or {}).get("metadata", {}).get("namespace") or "default"
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes")
+
+
+def _stale(request: web.Request) -> bool:
+    return _flag(request.query.get("stale")) or request.query.get("resourceVersion") == "0"
+
+
+def _timeout_seconds(request: web.Request) -> float:
+    raw = request.query.get("timeoutSeconds")
+    if raw is None:
+        return MAX_WATCH_SECONDS
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest("timeoutSeconds must be an integer") from None
+    if value < 0:
+        raise BadRequest("timeoutSeconds must not be negative")
+    return min(value, MAX_WATCH_SECONDS)
+
+
+def _matcher(request: web.Request) -> Any:
+    labels = parse_label_selector(request.query.get("labelSelector", ""))
+    fields = parse_field_selector(request.query.get("fieldSelector", ""))
+
+    def match(obj: dict) -> bool:
+        return labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj)
+    return match
+
+
+def _rid(request: web.Request, user: str) -> str:
+    given = request.headers.get("X-Request-Id")
+    if given is None:
+        return f"{user}:{uuid.uuid4()}"
+    if not (0 < len(given) <= 128) or not given.isprintable():
+        raise BadRequest("X-Request-Id must be 1..128 printable characters")
+    return f"{user}:{given}"
+
+
+def _str_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest("preconditions must be strings")
+    return value
+
+
+__all__ = ["HaplaneError", "ResourceAPI", "Ref", "parse_path"]

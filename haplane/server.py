@@ -1,0 +1,177 @@
+"""``haplane server``: one replica — the Raft member, the HTTP API and (while it leads) the control loops."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from haplane.api.app import MEMBER_KIND, Replica, make_app
+from haplane.api.auth import TokenAuth
+from haplane.errors import AlreadyExists, Conflict, HaplaneError
+from haplane.store import commands
+from haplane.store.fsm import StateMachine
+from haplane.store.proposer import Proposer
+from haplane.store.raft import RaftNode, RaftTiming
+from haplane.store.store import Store
+from haplane.store.watch import WatchHub
+
+log = logging.getLogger("haplane.server")
+
+# Hooks run on every replica once it serves (the control plane registers its leader watcher here).
+StartHook = Callable[[Replica], Awaitable[None]]
+
+
+@dataclass
+class ServerConfig:
+    name: str
+    raft: str
+    peers: list[str]
+    http: str
+    data_dir: str
+    secret: str
+    auth: TokenAuth
+    timing: RaftTiming = field(default_factory=RaftTiming)
+    advertise_url: str | None = None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", required=True, help="this replica's name")
+    p.add_argument("--raft", required=True, metavar="HOST:PORT", help="this replica's Raft address")
+    p.add_argument("--peers", default="", metavar="HOST:PORT,...", help="the other replicas' Raft addresses")
+    p.add_argument("--http", required=True, metavar="HOST:PORT", help="where the HTTP API listens")
+    p.add_argument("--data-dir", required=True, help="journal and dump live here")
+    p.add_argument("--cluster-secret-file", required=True, help="file holding the shared Raft secret")
+    p.add_argument("--tokens-file", required=True, help="TOKEN,USER,ROLE per line")
+    p.add_argument("--advertise-url", help="the URL other members use for this replica's API")
+    p.add_argument("--log-level", default=os.environ.get("HAPLANE_LOG_LEVEL", "INFO"))
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    try:
+        with open(args.cluster_secret_file, encoding="utf-8") as f:
+            secret = f.read().strip()
+    except OSError as exc:
+        raise SystemExit(f"haplane server: cannot read the cluster secret: {exc}") from None
+    if len(secret) < 16:
+        raise SystemExit("haplane server: the cluster secret must be at least 16 characters; "
+                         "refusing to run Raft unauthenticated")
+    try:
+        auth = TokenAuth.from_file(args.tokens_file)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"haplane server: bad tokens file: {exc}") from None
+    peers = [p.strip() for p in args.peers.split(",") if p.strip() and p.strip() != args.raft]
+    return ServerConfig(name=args.name, raft=args.raft, peers=peers, http=args.http, data_dir=args.data_dir,
+                        secret=secret, auth=auth, advertise_url=args.advertise_url)
+
+
+def main_server(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format=f"%(asctime)s {args.name} %(levelname)s %(name)s: %(message)s")
+    cfg = config_from_args(args)
+    asyncio.run(serve(cfg))
+    return 0
+
+
+async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None:
+    loop = asyncio.get_running_loop()
+    fsm = StateMachine()
+    hub = WatchHub(fsm, loop)
+    role_events: asyncio.Queue[str] = asyncio.Queue()
+
+    def on_state_change(old: str, new: str) -> None:  # tick thread
+        loop.call_soon_threadsafe(role_events.put_nowait, new)
+
+    # Built here, on the main thread (asyncio.run runs us there): pysyncobj's tick thread watches it.
+    raft = RaftNode(self_addr=cfg.raft, peers=cfg.peers, data_dir=cfg.data_dir, secret=cfg.secret, fsm=fsm,
+                    timing=cfg.timing, on_state_change=on_state_change)
+    proposer = Proposer(raft)
+    store = Store(fsm, proposer, hub)
+    host, port = cfg.http.rsplit(":", 1)
+    url = cfg.advertise_url or f"http://{host}:{port}"
+    replica = Replica(name=cfg.name, http_url=url, raft=raft, store=store, auth=cfg.auth)
+    replica.extra["role_events"] = role_events
+    app = make_app(replica)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, int(port), reuse_address=True, backlog=1024)
+    await site.start()
+    log.info("serving HTTP on %s, Raft on %s, peers %s", url, cfg.raft, ",".join(cfg.peers) or "-")
+
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [asyncio.create_task(bootstrap(replica, cfg), name="bootstrap")]
+    for hook in hooks or []:
+        tasks.append(asyncio.create_task(hook(replica)))
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await runner.cleanup()
+        raft.destroy()
+
+
+async def bootstrap(replica: Replica, cfg: ServerConfig) -> None:
+    """Make sure the ``default`` namespace exists and this replica's member record is current.
+
+    Runs on every replica; request ids make the namespace creation happen once cluster-wide.
+    """
+    store = replica.store
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    ns = {"apiVersion": "v1", "kind": "Namespace",
+          "metadata": {"name": "default", "uid": str(uuid.uuid4()), "creationTimestamp": now},
+          "spec": {}, "status": {"phase": "Active"}}
+    member = {"apiVersion": "haplane/v1", "kind": MEMBER_KIND,
+              "metadata": {"name": cfg.name, "uid": str(uuid.uuid4()), "creationTimestamp": now},
+              "spec": {"raft": cfg.raft, "http": replica.http_url}}
+    pending = {"namespace", "member"}
+    delay = 0.2
+    while pending:
+        try:
+            if "namespace" in pending:
+                try:
+                    await store.write(commands.create("Namespace", "", ns, rid="bootstrap:namespace/default"))
+                except AlreadyExists:
+                    pass
+                pending.discard("namespace")
+            if "member" in pending:
+                await _register_member(store, cfg.name, member)
+                pending.discard("member")
+        except HaplaneError as exc:
+            log.debug("bootstrap: %s; retrying", exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    log.info("bootstrap done")
+
+
+async def _register_member(store: Store, name: str, member: dict) -> None:
+    while True:
+        current = store.fsm.get(MEMBER_KIND, "", name)
+        try:
+            if current is None:
+                await store.write(commands.create(MEMBER_KIND, "", member))
+            elif current.get("spec") != member["spec"]:
+                await store.write(commands.update(MEMBER_KIND, "", name, dict(current, spec=member["spec"]),
+                                                  rv=current["metadata"]["resourceVersion"]))
+            return
+        except (AlreadyExists, Conflict):
+            await store.sync()
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="haplane server")
+    add_arguments(_parser)
+    sys.exit(main_server(_parser.parse_args()))

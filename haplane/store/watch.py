@@ -1,0 +1,144 @@
+"""Watch: a bounded window of recent changes and their fan-out to watchers.
+
+The window lives outside the replicated state. The state machine calls :meth:`WatchHub.record`
+on pysyncobj's tick thread with its lock held; the hub appends to the window and hands the
+changes to the event loop with ``call_soon_threadsafe``. Watchers are served on the loop.
+
+Ordering and completeness: a watcher is created with :meth:`subscribe` *under the state
+machine's lock* (the API lists and subscribes in one critical section), so the replay from the
+window plus the live fan-out deliver every change after ``since`` exactly once — the fan-out
+skips anything at or below the watcher's last delivered revision.
+
+Resume: a watcher may start from any revision still in the window; older ones get
+:class:`~haplane.errors.Gone` (410) and must relist. A snapshot install (a replica that fell far
+behind) empties the window and ends every open watch with 410: the events in between are not
+known here, and inventing them would be lying. Journal replay at start-up goes through the
+window like any other change, each event stamped with its own revision, so nothing bogus can
+reach a watcher that resumes from a revision it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from haplane.errors import Gone
+from haplane.store.fsm import Change, StateMachine
+
+log = logging.getLogger(__name__)
+
+WINDOW = 100_000  # changes kept for resume
+WATCHER_BACKLOG = 20_000  # a watcher further behind than this is cut off with 410
+
+
+class Watcher:
+    """One open watch. Consume with ``await watcher.next(timeout)``."""
+
+    def __init__(self, kind: str, ns: str | None, match: Callable[[dict], bool], since: int) -> None:
+        self.kind, self.ns, self.match = kind, ns, match
+        self.last_rv = since
+        self.queue: asyncio.Queue[Change | Exception] = asyncio.Queue()
+        self.closed = False
+
+    def wants(self, change: Change) -> bool:
+        return (change.kind == self.kind and change.rv > self.last_rv
+                and (self.ns is None or change.ns == self.ns) and self.match(change.obj))
+
+    def offer(self, change: Change) -> None:
+        if self.closed:
+            return
+        if self.queue.qsize() >= WATCHER_BACKLOG:
+            self.fail(Gone("watcher fell too far behind; relist and watch again"))
+            return
+        self.last_rv = change.rv
+        self.queue.put_nowait(change)
+
+    def fail(self, exc: Exception) -> None:
+        if not self.closed:
+            self.closed = True
+            self.queue.put_nowait(exc)
+
+    async def next(self, timeout: float) -> Change | None:
+        """The next change, None after ``timeout`` seconds of quiet; raises what ended the watch."""
+        try:
+            item = await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None
+        if isinstance(item, Exception):
+            raise item
+        return item
+
+
+class WatchHub:
+    def __init__(self, fsm: StateMachine, loop: asyncio.AbstractEventLoop, window: int = WINDOW) -> None:
+        self._fsm = fsm
+        self._loop = loop
+        self._window: deque[Change] = deque()
+        self._limit = window
+        self.floor = fsm.rev  # every change with rv > floor is in the window
+        self.delivered_rv = fsm.rev  # highest revision handed to watchers (bookmarks)
+        self._watchers: set[Watcher] = set()
+        fsm.listener = self.record
+        fsm.restore_listener = self.reset
+
+    # ---------------------------------------------------------- tick thread
+    def record(self, changes: list[Change]) -> None:
+        """Called by the state machine, lock held, on the tick thread."""
+        self._window.extend(changes)
+        while len(self._window) > self._limit:
+            self.floor = self._window.popleft().rv
+        self._call(self._fanout, changes)
+
+    def reset(self, rv: int) -> None:
+        """A snapshot was installed: history before ``rv`` is unknown here."""
+        self._window.clear()
+        self.floor = rv
+        self._call(self._expire_all, rv)
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # loop closed during shutdown
+            pass
+
+    # ----------------------------------------------------------- event loop
+    def subscribe(self, kind: str, ns: str | None, since: int, match: Callable[[dict], bool]) -> Watcher:
+        """Open a watch from revision ``since``. Call with the state machine's lock held."""
+        if since < self.floor:
+            raise Gone(f"too old resource version: {since} ({self.floor})")
+        watcher = Watcher(kind, ns, match, since)
+        for change in self._window:
+            if watcher.wants(change):
+                watcher.offer(change)
+        self._watchers.add(watcher)
+        return watcher
+
+    def unsubscribe(self, watcher: Watcher) -> None:
+        watcher.closed = True
+        self._watchers.discard(watcher)
+
+    def _fanout(self, changes: list[Change]) -> None:
+        for watcher in list(self._watchers):
+            for change in changes:
+                try:
+                    if watcher.wants(change):
+                        watcher.offer(change)
+                except Exception:  # a broken selector must not hurt other watchers
+                    log.exception("watch filter failed")
+            if watcher.closed:
+                self._watchers.discard(watcher)
+        if changes:
+            self.delivered_rv = max(self.delivered_rv, changes[-1].rv)
+
+    def _expire_all(self, rv: int) -> None:
+        for watcher in list(self._watchers):
+            watcher.fail(Gone(f"the replica installed a snapshot at revision {rv}; relist and watch again"))
+        self._watchers.clear()
+        self.delivered_rv = max(self.delivered_rv, rv)
+
+    @property
+    def watcher_count(self) -> int:
+        return len(self._watchers)
