@@ -71,7 +71,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise SystemExit(f"haplane server: bad tokens file: {exc}") from None
     peers = [p.strip() for p in args.peers.split(",") if p.strip() and p.strip() != args.raft]
     return ServerConfig(name=args.name, raft=args.raft, peers=peers, http=args.http, data_dir=args.data_dir,
-                        secret=secret, auth=auth, advertise_url=args.advertise_url)
+                        secret=secret, auth=auth, advertise_url=args.advertise_url, timing=RaftTiming.from_env())
 
 
 def main_server(args: argparse.Namespace) -> int:

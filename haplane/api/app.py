@@ -36,10 +36,11 @@ class Replica:
     auth: TokenAuth
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def self_status(self) -> dict[str, Any]:
+    def self_status(self, with_hash: bool = False) -> dict[str, Any]:
         status = self.raft.status()
-        status.update(name=self.name, http=self.http_url,
-                      revision=self.store.fsm.rev, stateHash=None, epoch=self.store.fsm.epoch)
+        fsm = self.store.fsm
+        status.update(name=self.name, http=self.http_url, revision=fsm.rev, epoch=fsm.epoch,
+                      stateHash=fsm.state_hash() if with_hash else None)
         return status
 
 
@@ -100,12 +101,14 @@ def make_app(replica: Replica) -> web.Application:
 
     async def readyz(request: web.Request) -> web.Response:
         st = replica.raft.status()
-        if st["leader"] is None or not replica.raft.ready:
-            raise Unavailable(f"not ready: leader={st['leader']} caught-up={replica.raft.ready}")
+        bootstrapped = replica.store.fsm.get("Namespace", "", "default") is not None
+        if st["leader"] is None or not replica.raft.ready or not bootstrapped:
+            raise Unavailable(f"not ready: leader={st['leader']} caught-up={replica.raft.ready} "
+                              f"bootstrapped={bootstrapped}")
         return web.Response(text="ok")
 
     async def cluster_self(request: web.Request) -> web.Response:
-        return respond(replica.self_status())
+        return respond(replica.self_status(with_hash=request.query.get("hash") == "1"))
 
     async def cluster_status(request: web.Request) -> web.Response:
         return respond(await cluster_members_status(replica, request.headers.get("Authorization", "")))

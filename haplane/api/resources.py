@@ -24,7 +24,12 @@ from aiohttp import web
 
 from haplane.api.body import PATCH_TYPES, read_json
 from haplane.api.mutations import (
-    check_identity, json_patch, merge_patch, replicas_from_scale, scale_of, stamp_new,
+    check_identity,
+    json_patch,
+    merge_patch,
+    replicas_from_scale,
+    scale_of,
+    stamp_new,
 )
 from haplane.errors import BadRequest, Conflict, Gone, HaplaneError, MethodNotAllowed, NotFound
 from haplane.model import registry

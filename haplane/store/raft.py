@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
@@ -56,6 +56,17 @@ class RaftTiming:
     connection_retry: float = 0.3
     compaction_entries: int = 20_000
     compaction_seconds: float = 600.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> RaftTiming:
+        """Defaults, overridden by ``HAPLANE_RAFT_<FIELD>`` variables (tests, benchmarks, tuning)."""
+        env = dict(os.environ) if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"HAPLANE_RAFT_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = int(raw) if f.type in ("int", int) else float(raw)
+        return cls(**values)
 
 
 class _StoreConsumer(SyncObjConsumer):

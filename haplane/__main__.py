@@ -1,0 +1,3 @@
+from haplane.cli import main
+
+raise SystemExit(main())
