@@ -1,0 +1,127 @@
+"""``haplane up``: a local multi-master cluster in the foreground.
+
+Starts N replicas and M node agents on loopback (see :mod:`haplane.localcluster` for the
+layout), waits until they elect a leader, optionally deploys a demo app, prints one line
+starting ``haplane ready`` and where to look, then supervises until Ctrl-C / SIGTERM, when it
+stops everything cleanly. Running it again with the same data dir resumes the same cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import sys
+import time
+
+from haplane.localcluster import LocalCluster
+
+DEMO_MANIFEST = os.path.join(os.path.dirname(__file__), "demo.yaml")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replicas", type=int, default=3, help="API/Raft replicas (default 3)")
+    p.add_argument("--agents", type=int, default=2, help="node agents (default 2)")
+    p.add_argument("--runtime", choices=["auto", "process", "docker", "hollow"], default="auto",
+                   help="the agents' runtime; auto = docker when an engine answers, else process")
+    p.add_argument("--data-dir", default=".haplane", help="state directory (default .haplane)")
+    p.add_argument("--base-port", type=int, default=7000, help="replica rI serves HTTP on P+I, Raft on P+100+I")
+    p.add_argument("--demo", action="store_true", help="deploy a small demo app once the cluster is ready")
+    p.add_argument("--ready-timeout", type=float, default=90.0, help="seconds to wait for a leader")
+
+
+def docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+def agents_available() -> bool:
+    return importlib.util.find_spec("node_agent.agent") is not None
+
+
+def main_up(args: argparse.Namespace) -> int:
+    if args.replicas < 1:
+        raise SystemExit("haplane up: --replicas must be at least 1 (3 or 5 for high availability)")
+    runtime = args.runtime
+    if runtime == "auto":
+        runtime = "docker" if docker_available() else "process"
+    agents = args.agents
+    if agents and not agents_available():
+        print("haplane up: node agents are not part of this build yet; starting replicas only", file=sys.stderr)
+        agents = 0
+    lc = LocalCluster(args.data_dir, replicas=args.replicas, agents=agents, runtime=runtime,
+                      base_port=args.base_port)
+    stop = {"flag": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop["flag"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    print(f"haplane up: starting {args.replicas} replicas and {agents} agents ({runtime} runtime) "
+          f"in {lc.data_dir}", flush=True)
+    lc.start_all()
+    try:
+        try:
+            leader = lc.wait_ready(timeout=args.ready_timeout)
+        except TimeoutError as exc:
+            print(f"haplane up: {exc}; see the logs in {lc.data_dir}/r*/log", file=sys.stderr)
+            return 1
+        if args.demo:
+            _deploy_demo(lc)
+        print(f"haplane ready endpoints={','.join(lc.endpoints)} leader={leader} "
+              f"config={lc.path('client.json')}", flush=True)
+        print(_where_to_look(lc), flush=True)
+        _supervise(lc, stop)
+    finally:
+        print("haplane up: stopping", flush=True)
+        lc.stop_all()
+    return 0
+
+
+def _supervise(lc: LocalCluster, stop: dict[str, bool]) -> None:
+    """Report members that die (the chaos harness kills them on purpose; we do not restart them)."""
+    reported: set[str] = set()
+    while not stop["flag"]:
+        for name in lc.members:
+            if name in lc.procs and not lc.alive(name) and name not in reported:
+                reported.add(name)
+                print(f"haplane up: {name} exited (code {lc.procs[name].returncode}); "
+                      f"see {lc.path(name, 'log')}", flush=True)
+        time.sleep(0.5)
+
+
+def _deploy_demo(lc: LocalCluster) -> None:
+    from haplane.cli import main as cli_main
+
+    code = cli_main(["--config", lc.path("client.json"), "apply", "-f", DEMO_MANIFEST])
+    if code != 0:
+        print("haplane up: the demo app could not be deployed (see above)", file=sys.stderr)
+
+
+def _where_to_look(lc: LocalCluster) -> str:
+    cfg = lc.path("client.json")
+    lines = [
+        "",
+        "  Where to look:",
+        f"    export HAPLANE_CONFIG={cfg}",
+        "    haplane cluster status            # every replica: role, term, commit index",
+        "    haplane get nodes,pods,deployments -A",
+        f"    curl -H 'Authorization: Bearer {lc.admin_token}' {lc.endpoints[0]}/api/v1/namespaces",
+        f"    logs: {lc.data_dir}/<member>/log   cluster: {lc.path('cluster.json')}",
+        "  Ctrl-C stops the cluster; `haplane up` with the same --data-dir resumes it.",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    _p = argparse.ArgumentParser(prog="haplane up")
+    add_arguments(_p)
+    sys.exit(main_up(_p.parse_args()))
+
