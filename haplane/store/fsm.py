@@ -20,7 +20,6 @@ reader that lists and subscribes under the lock sees every change exactly once.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import threading
@@ -153,10 +152,9 @@ class StateMachine:
         table = self.objects.setdefault(kind, {})
         if (ns, name) in table:
             raise OpError(409, "AlreadyExists", f'{kind} "{name}" already exists')
-        new = copy.deepcopy(obj)
-        meta = new["metadata"]
-        meta["generation"] = 1
-        return self._store(kind, ns, name, new, "ADDED", changes)
+        # Ops are freshly decoded from the entry, so they are private to this apply: no copy needed.
+        obj["metadata"]["generation"] = 1
+        return self._store(kind, ns, name, obj, "ADDED", changes)
 
     def _update(self, op: dict, changes: list[Change]) -> dict:
         kind, ns, name = op["kind"], op.get("ns", ""), op["name"]
@@ -166,9 +164,9 @@ class StateMachine:
             new = dict(old)
             new["metadata"] = dict(old["metadata"])
             if "status" in incoming:
-                new["status"] = copy.deepcopy(incoming["status"])
+                new["status"] = incoming["status"]
         else:
-            new = copy.deepcopy(incoming)
+            new = incoming
             meta = new.setdefault("metadata", {})
             for key in SERVER_META:
                 if key in old["metadata"]:

@@ -1,0 +1,95 @@
+"""Acknowledged creates/s through the HTTP API of 3 replicas, at several concurrencies, with latency.
+
+Starts its own cluster on loopback, spreads the writers over every replica (so followers forward
+to the leader, as real clients would), and writes JSON:
+``{"runs": [{"concurrency", "creates", "seconds", "per_second", "p50_ms", "p99_ms", "errors"}]}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+
+import aiohttp
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from haplane.localcluster import LocalCluster  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def run_level(urls: list[str], token: str, concurrency: int, seconds: float, tag: str) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    conn = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=30)) as session:
+        async def worker(w: int) -> None:
+            nonlocal errors
+            url = urls[w % len(urls)] + "/api/v1/namespaces/default/configmaps"
+            i = 0
+            while time.monotonic() < deadline:
+                body = json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                                   "metadata": {"name": f"{tag}-{w}-{i}"}, "data": {"k": "v" * 32}})
+                t0 = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as r:
+                    await r.read()
+                    if r.status == 201:
+                        latencies.append(time.perf_counter() - t0)
+                    else:
+                        errors += 1
+                i += 1
+        t0 = time.monotonic()
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+        elapsed = time.monotonic() - t0
+    return {"concurrency": concurrency, "creates": len(latencies), "seconds": round(elapsed, 2),
+            "per_second": round(len(latencies) / elapsed, 1), "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+            "p99_ms": round(percentile(latencies, 99) * 1000, 2), "errors": errors}
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    with tempfile.TemporaryDirectory(prefix="haplane-bench-") as d:
+        lc = LocalCluster(d, replicas=3, base_port=args.base_port)
+        lc.start_all()
+        try:
+            leader = lc.wait_ready(60)
+            urls = lc.endpoints if args.spread else [lc.members[leader].url]
+            runs = []
+            for c in args.concurrency:
+                res = await run_level(urls, lc.admin_token, c, args.seconds, f"c{c}")
+                print(json.dumps(res), flush=True)
+                runs.append(res)
+            return {"benchmark": "write_throughput", "replicas": 3, "spread_over_replicas": args.spread,
+                    "seconds_per_level": args.seconds, "cpus": os.cpu_count(), "runs": runs}
+        finally:
+            lc.stop_all()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 16, 64, 256])
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--base-port", type=int, default=23000)
+    p.add_argument("--leader-only", dest="spread", action="store_false", help="send every write to the leader")
+    p.add_argument("--out", default="bench/results/write_throughput.json")
+    args = p.parse_args()
+    result = asyncio.run(main_async(args))
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=2)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
