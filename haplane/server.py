@@ -17,6 +17,9 @@ from aiohttp import web
 
 from haplane.api.app import MEMBER_KIND, Replica, make_app
 from haplane.api.auth import TokenAuth
+from haplane.control.leader import Leadership
+from haplane.control.manager import control_loops
+from haplane.control.nodes import Heartbeats
 from haplane.errors import AlreadyExists, Conflict, HaplaneError
 from haplane.store import commands
 from haplane.store.fsm import StateMachine
@@ -100,6 +103,7 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
     url = cfg.advertise_url or f"http://{host}:{port}"
     replica = Replica(name=cfg.name, http_url=url, raft=raft, store=store, auth=cfg.auth)
     replica.extra["role_events"] = role_events
+    replica.extra["heartbeats"] = Heartbeats()
     app = make_app(replica)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
@@ -110,7 +114,9 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tasks = [asyncio.create_task(bootstrap(replica, cfg), name="bootstrap")]
+    leadership = Leadership(replica, control_loops(replica))
+    tasks = [asyncio.create_task(bootstrap(replica, cfg), name="bootstrap"),
+             asyncio.create_task(leadership.run(), name="leadership")]
     for hook in hooks or []:
         tasks.append(asyncio.create_task(hook(replica)))
     try:

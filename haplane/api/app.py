@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,9 +12,9 @@ import aiohttp
 from aiohttp import web
 
 from haplane.api.auth import TokenAuth, User, authorize
-from haplane.api.body import MAX_BODY
+from haplane.api.body import MAX_BODY, read_json
 from haplane.api.resources import ResourceAPI, parse_path, respond
-from haplane.errors import HaplaneError, NotFound, RequestEntityTooLarge, Unavailable
+from haplane.errors import BadRequest, HaplaneError, NotFound, RequestEntityTooLarge, Unavailable
 from haplane.store.raft import RaftNode
 from haplane.store.store import Store
 
@@ -113,6 +114,24 @@ def make_app(replica: Replica) -> web.Application:
     async def cluster_status(request: web.Request) -> web.Response:
         return respond(await cluster_members_status(replica, request.headers.get("Authorization", "")))
 
+    async def heartbeat(request: web.Request) -> web.Response:
+        user: User = request[USER]
+        authorize(user, "POST", "Node", "status")
+        body = await read_json(request)
+        names = body.get("nodes") if isinstance(body, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, str) and 0 < len(n) <= 253 for n in names) \
+                or len(names) > 10_000:
+            raise BadRequest('expected {"nodes": ["node-name", ...]}')
+        if replica.raft.is_leader:
+            replica.extra["heartbeats"].record(names, time.time())
+            return respond({"kind": "Status", "status": "Success", "code": 200, "leader": replica.name})
+        return await forward_to_leader(replica, request, "/cluster/heartbeat", body)
+
+    async def http_session(app: web.Application) -> Any:
+        replica.extra["http"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT))
+        yield
+        await replica.extra.pop("http").close()
+
     async def openapi(request: web.Request) -> web.Response:
         from haplane.api.openapi import build_openapi
         return respond(build_openapi())
@@ -127,8 +146,35 @@ def make_app(replica: Replica) -> web.Application:
     app.router.add_get("/cluster/self", cluster_self)
     app.router.add_get("/cluster/status", cluster_status)
     app.router.add_get("/openapi/v3", openapi)
+    app.router.add_post("/cluster/heartbeat", heartbeat)
+    app.cleanup_ctx.append(http_session)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
+
+
+def member_url(replica: Replica, raft_addr: str | None) -> str | None:
+    """The HTTP URL of the member at ``raft_addr``, from the replicated member records."""
+    if raft_addr is None:
+        return None
+    records, _ = replica.store.fsm.list(MEMBER_KIND, "")
+    for rec in records:
+        if rec.get("spec", {}).get("raft") == raft_addr:
+            return rec["spec"].get("http")
+    return None
+
+
+async def forward_to_leader(replica: Replica, request: web.Request, path: str, body: Any) -> web.Response:
+    """Hand a leader-only request to the leader, bounded by PEER_TIMEOUT."""
+    url = member_url(replica, replica.raft.leader)
+    if url is None or url == replica.http_url:
+        raise Unavailable("no leader known to this replica", retry_after=1.0)
+    session: aiohttp.ClientSession = replica.extra["http"]
+    try:
+        async with session.post(url + path, json=body,
+                                headers={"Authorization": request.headers.get("Authorization", "")}) as r:
+            return web.Response(body=await r.read(), status=r.status, content_type="application/json")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Unavailable(f"the leader at {url} did not answer: {exc.__class__.__name__}", retry_after=1.0) from None
 
 
 async def cluster_members_status(replica: Replica, authorization: str) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class WatchHub:
         self.floor = fsm.rev  # every change with rv > floor is in the window
         self.delivered_rv = fsm.rev  # highest revision handed to watchers (bookmarks)
         self._watchers: set[Watcher] = set()
+        self._listeners: list[Callable[[list[Change]], None]] = []
         fsm.listener = self.record
         fsm.restore_listener = self.reset
 
@@ -120,7 +121,18 @@ class WatchHub:
         watcher.closed = True
         self._watchers.discard(watcher)
 
+    def listen(self, fn: Callable[[list[Change]], None]) -> Callable[[], None]:
+        """Call ``fn(changes)`` on the event loop after every applied entry; returns an unsubscribe.
+        For in-process control loops: they re-read the state, so they only need the nudge."""
+        self._listeners.append(fn)
+        return lambda: self._listeners.remove(fn) if fn in self._listeners else None
+
     def _fanout(self, changes: list[Change]) -> None:
+        for fn in list(self._listeners):
+            try:
+                fn(changes)
+            except Exception:
+                log.exception("change listener failed")
         for watcher in list(self._watchers):
             for change in changes:
                 try:

@@ -1,0 +1,130 @@
+"""Leadership: the control loops run only on the Raft leader, fenced by epoch.
+
+When this replica becomes the Raft leader it commits ``claim(epoch=term)``. Every write the
+control loops make carries that epoch, and the state machine rejects writes whose epoch is
+older than the newest claim — so a deposed leader (paused, partitioned, or just slow to notice)
+can never land a decision after its successor has claimed. When the replica stops leading, the
+loops are cancelled at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from haplane.api.app import Replica
+from haplane.clock import Clock, SystemClock
+from haplane.errors import Conflict, HaplaneError
+from haplane.store import commands
+from haplane.store.store import Store
+
+log = logging.getLogger(__name__)
+
+POLL = 0.5  # also re-check leadership on a timer, in case a role event was missed
+
+
+@dataclass
+class ControlContext:
+    """What a control loop gets: the store, its epoch, a clock, and shared leader memory."""
+
+    store: Store
+    epoch: int
+    holder: str
+    clock: Clock
+    shared: dict[str, Any] = field(default_factory=dict)
+
+    async def write(self, op: dict, **kwargs: Any) -> Any:
+        """A fenced write: carries this leadership's epoch."""
+        op["epoch"] = self.epoch
+        return await self.store.write(op, **kwargs)
+
+    def timestamp(self) -> str:
+        return datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Loop = Callable[[ControlContext], Awaitable[None]]
+
+
+class Leadership:
+    def __init__(self, replica: Replica, loops: dict[str, Loop], clock: Clock | None = None) -> None:
+        self.replica = replica
+        self.loops = loops
+        self.clock = clock or SystemClock()
+        self.ctx: ControlContext | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._lead_task: asyncio.Task | None = None
+
+    @property
+    def leading(self) -> bool:
+        return self.ctx is not None
+
+    async def run(self) -> None:
+        """Follow the Raft role until cancelled."""
+        events: asyncio.Queue[str] = self.replica.extra["role_events"]
+        try:
+            while True:
+                try:
+                    await asyncio.wait_for(events.get(), POLL)
+                except TimeoutError:
+                    pass
+                if self.replica.raft.is_leader:
+                    if self._lead_task is None and self.ctx is None:
+                        self._lead_task = asyncio.create_task(self._lead(), name="claim")
+                elif self.ctx is not None or self._lead_task is not None:
+                    await self._step_down()
+        finally:
+            await self._step_down()
+
+    async def _lead(self) -> None:
+        term = self.replica.raft.term
+        try:
+            await self.replica.store.write(commands.claim(term, self.replica.name))
+        except Conflict as exc:
+            log.info("claim of epoch %d refused (%s); waiting for the next term", term, exc)
+            return
+        except HaplaneError as exc:
+            log.info("claim of epoch %d failed (%s); will retry", term, exc)
+            return
+        finally:
+            self._lead_task = None
+        if not self.replica.raft.is_leader or self.replica.raft.term != term:
+            return
+        self.ctx = ControlContext(self.replica.store, term, self.replica.name, self.clock)
+        self.replica.extra["control"] = self.ctx
+        log.info("leading with epoch %d: starting %s", term, ", ".join(self.loops))
+        for name, loop in self.loops.items():
+            self._tasks.append(asyncio.create_task(_supervised(name, loop, self.ctx), name=name))
+
+    async def _step_down(self) -> None:
+        if self._lead_task is not None:
+            self._lead_task.cancel()
+            self._lead_task = None
+        if self.ctx is not None:
+            log.info("no longer leading (epoch %d): stopping control loops", self.ctx.epoch)
+        self.ctx = None
+        self.replica.extra.pop("control", None)
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _supervised(name: str, loop: Loop, ctx: ControlContext) -> None:
+    """Run a control loop; if it crashes, log once per distinct error and restart it after a pause."""
+    last_error = ""
+    while True:
+        try:
+            await loop(ctx)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            text = f"{type(exc).__name__}: {exc}"
+            if text != last_error:
+                log.exception("control loop %s failed; restarting", name)
+                last_error = text
+            await ctx.clock.sleep(1.0)

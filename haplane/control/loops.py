@@ -1,0 +1,60 @@
+"""The thin, level-triggered loop every controller uses.
+
+A controller is a ``step(ctx)`` coroutine that reads the leader's local state, decides with a
+pure function, and writes (awaiting its writes, so its next step already sees them — no
+"expectations" bookkeeping is needed while one step runs at a time). The loop runs a step
+whenever something of the watched kinds changed, and at least every ``resync`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from haplane.control.leader import ControlContext
+from haplane.store.fsm import Change
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[ControlContext], Awaitable[None]]
+
+
+async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step, *, resync: float = 5.0,
+                          settle: float = 0.02) -> None:
+    """Run ``step`` on changes to ``kinds`` and every ``resync`` seconds, until cancelled.
+
+    ``settle`` lets a burst of changes coalesce into one step. Errors inside a step are
+    logged once per distinct message and the loop goes on.
+    """
+    wanted = frozenset(kinds)
+    wake = asyncio.Event()
+    wake.set()
+
+    def nudge(changes: list[Change]) -> None:
+        if any(c.kind in wanted for c in changes):
+            wake.set()
+
+    unlisten = ctx.store.hub.listen(nudge)
+    last_error = ""
+    try:
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), resync)
+            except TimeoutError:
+                pass
+            await ctx.clock.sleep(settle)
+            wake.clear()
+            try:
+                await step(ctx)
+                last_error = ""
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                text = f"{type(exc).__name__}: {exc}"
+                if text != last_error:
+                    log.warning("%s step failed: %s", getattr(step, "__name__", "controller"), text)
+                    last_error = text
+                await ctx.clock.sleep(0.5)
+    finally:
+        unlisten()

@@ -1,0 +1,31 @@
+"""The controller manager: which control loops the leader runs, with their settings."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from haplane.api.app import Replica
+from haplane.control.leader import ControlContext, Loop
+from haplane.control.nodes import node_lifecycle_loop
+
+
+def _seconds(name: str, default: float) -> float:
+    return float(os.environ.get(name, default))
+
+
+def control_loops(replica: Replica) -> dict[str, Loop]:
+    """The loops, each bound to this replica's shared leader memory (heartbeats)."""
+    shared = {"heartbeats": replica.extra["heartbeats"]}
+
+    def with_shared(loop: Loop) -> Loop:
+        async def run(ctx: ControlContext) -> None:
+            ctx.shared.update(shared)
+            await loop(ctx)
+        return run
+
+    return {
+        "node-lifecycle": with_shared(functools.partial(
+            node_lifecycle_loop, grace=_seconds("HAPLANE_NODE_GRACE", 5.0),
+            eviction_delay=_seconds("HAPLANE_EVICTION_DELAY", 2.0))),
+    }
