@@ -1,0 +1,57 @@
+"""Node (v1): registered and heart-beaten by the node agent, tainted and cordoned by users.
+
+Defaults: ``spec.unschedulable`` false. ``status.nodeInfo`` is a free JSON object.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Self
+
+from pydantic import Field, model_validator
+
+from haplane.model.base import FieldError, KubeModel, ResourceList
+from haplane.model.meta import Condition, KubeObject, LabelValue, QualifiedName
+
+__all__ = ["Taint", "NodeSpec", "NodeAddress", "NodeStatus", "Node"]
+
+
+class Taint(KubeModel):
+    key: QualifiedName
+    value: LabelValue | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+    time_added: str | None = None
+
+
+class NodeSpec(KubeModel):
+    unschedulable: bool = False
+    taints: list[Taint] | None = None
+
+    @model_validator(mode="after")
+    def _unique_taints(self) -> Self:
+        seen: set[tuple[str, str]] = set()
+        for i, taint in enumerate(self.taints or ()):
+            if (taint.key, taint.effect) in seen:
+                raise FieldError(f"taints[{i}]", f"Duplicate value: taints must be unique by key and effect "
+                                 f"pair ({taint.key!r}, {taint.effect!r})", "FieldValueDuplicate")
+            seen.add((taint.key, taint.effect))
+        return self
+
+
+class NodeAddress(KubeModel):
+    type: Literal["Hostname", "InternalIP", "ExternalIP", "InternalDNS", "ExternalDNS"]
+    address: str
+
+
+class NodeStatus(KubeModel):
+    capacity: ResourceList | None = None
+    allocatable: ResourceList | None = None
+    conditions: list[Condition] | None = None
+    addresses: list[NodeAddress] | None = None
+    node_info: dict[str, Any] | None = None
+
+
+class Node(KubeObject):
+    api_version: Literal["v1"] = "v1"
+    kind: Literal["Node"] = "Node"
+    spec: NodeSpec = Field(default_factory=NodeSpec)
+    status: NodeStatus | None = None

@@ -1,0 +1,398 @@
+"""The Docker runtime: one Docker container per pod container, through the ``docker`` SDK.
+
+Threading: the SDK is blocking, so every call runs in this runtime's own thread pool (not
+the loop's default one, which followed log streams would starve) under a timeout. A call
+that times out leaves its thread to finish on its own; the caller sees ``TimeoutError``.
+
+Containers carry the ``haplane.*`` labels of :mod:`node_agent.runtime.base`, so a restarted
+agent adopts them with ``list_managed`` (filtered by ``haplane.node``). Ports are published
+on the node address only (``hostPort`` or a port the engine picks). ``resources.limits``
+become ``nano_cpus`` / ``mem_limit``. Containers run with ``init`` (the engine's tini) so
+``sh`` as the main process still dies on SIGTERM and zombies are reaped.
+
+Images: ``IfNotPresent`` and ``Never`` never contact a registry when the image is local;
+missing + ``Never`` is ``ImageNotFound``; missing + a failed pull is ``ErrImagePull``.
+``Always`` (the Kubernetes default for untagged or ``:latest`` images) pulls, and on this
+offline-first system falls back to a local copy when the pull fails (logged).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import math
+import re
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+
+from haplane.model.quantity import parse_cpu, parse_memory
+from node_agent.runtime.base import (
+    L_NODE,
+    ContainerState,
+    RuntimeStartError,
+    container_env,
+    container_labels,
+    declared_ports,
+    ensure_port_free,
+    expand,
+    host_port_map,
+    identity_from_labels,
+    port_names_from_labels,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_TIME = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$")
+
+
+def parse_docker_time(s: str | None) -> float | None:
+    """Docker's RFC 3339 with nanoseconds -> epoch seconds; the zero time -> None."""
+    m = _TIME.match(s or "")
+    if not m or m.group(1).startswith("0001-"):
+        return None
+    frac = (m.group(2) or "0")[:6].ljust(6, "0")
+    tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+    return datetime.fromisoformat(f"{m.group(1)}.{frac}{tz}").timestamp()
+
+
+def pull_policy(container: dict) -> str:
+    policy = container.get("imagePullPolicy")
+    if policy in ("Always", "IfNotPresent", "Never"):
+        return policy
+    image = str(container.get("image") or "")
+    tag = image.rsplit("/", 1)[-1]
+    return "Always" if "@" not in image and (":" not in tag or tag.endswith(":latest")) else "IfNotPresent"
+
+
+def _start_error(e: docker.errors.APIError) -> RuntimeStartError | None:
+    """Classify an engine error caused by the pod itself; None means 'transient, re-raise'."""
+    text = str(getattr(e, "explanation", None) or e)
+    low = text.lower()
+    if "port is already allocated" in low or "address already in use" in low:
+        return RuntimeStartError("PortInUse", text)
+    if "executable file not found" in low or ("no such file or directory" in low and "exec" in low):
+        return RuntimeStartError("CommandNotFound", text)
+    if e.status_code is not None and 400 <= e.status_code < 500 and e.status_code != 404:
+        return RuntimeStartError("RunContainerError", text)
+    return None
+
+
+def _limits(container: dict) -> dict[str, int]:
+    """``resources.limits`` as Docker host-config arguments."""
+    limits = (container.get("resources") or {}).get("limits") or {}
+    try:
+        out = {}
+        if "cpu" in limits:
+            out["nano_cpus"] = parse_cpu(limits["cpu"]) * 1_000_000
+        if "memory" in limits:
+            out["mem_limit"] = parse_memory(limits["memory"])
+        return out
+    except ValueError as e:
+        raise RuntimeStartError("InvalidSpec", f"bad resources.limits: {e}") from e
+
+
+def _name(*parts: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", "_".join(p for p in parts if p))[:200]
+
+
+class DockerRuntime:
+    name = "docker"
+
+    def __init__(
+        self,
+        node_name: str,
+        client: docker.DockerClient | None = None,
+        *,
+        call_timeout: float = 30.0,
+        pull_timeout: float = 300.0,
+        workers: int = 8,
+    ) -> None:
+        self.node_name = node_name
+        self.call_timeout = call_timeout
+        self.pull_timeout = pull_timeout
+        self._client = client
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-{node_name}")
+
+    def close(self) -> None:
+        """Release the thread pool (in-flight calls finish on their own)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kw: Any) -> T:
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._pool, functools.partial(fn, *args, **kw))
+        return await asyncio.wait_for(fut, timeout or self.call_timeout)
+
+    async def _api(self) -> docker.APIClient:
+        if self._client is None:
+            # from_env asks the engine for its API version: a blocking call
+            self._client = await self._call(docker.from_env, timeout=self.call_timeout)
+        return self._client.api
+
+    # --- images ----------------------------------------------------------------------------
+
+    async def _ensure_image(self, api: docker.APIClient, image: str, policy: str) -> dict[str, Any]:
+        """The image's attributes, pulling it first if the policy asks for that."""
+        try:
+            attrs = await self._call(api.inspect_image, image)
+        except docker.errors.ImageNotFound:
+            attrs = None
+        present = attrs is not None
+        if present and policy != "Always":
+            return attrs
+        if not present and policy == "Never":
+            raise RuntimeStartError(
+                "ImageNotFound", f"image {image!r} is not present and imagePullPolicy is Never"
+            )
+        repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+        try:
+            await self._call(api.pull, repo, tag=tag, timeout=self.pull_timeout)
+        except (docker.errors.APIError, docker.errors.DockerException, TimeoutError, OSError) as e:
+            if present:
+                log.warning("pull of %s failed (%s); using the local image", image, e)
+                return attrs
+            raise RuntimeStartError("ErrImagePull", f"cannot pull {image!r}: {e}") from e
+        return await self._call(api.inspect_image, image)
+
+    async def _check_command(
+        self, api: docker.APIClient, cid: str, image: dict, container: dict, env: dict, argv: list[str] | None
+    ) -> None:
+        """Raise CommandNotFound unless the command the spec names exists in the created
+        container's filesystem (looked up on PATH from the spec's env, else the image's).
+
+        The engine would report this itself, but the ``init`` process (tini) turns it into
+        an exit 127 after a successful start; a stat per PATH entry keeps the clear error.
+        An image entrypoint (no ``command``) is trusted."""
+        config = image.get("Config") or {}
+        if not argv or (not container.get("command") and config.get("Entrypoint")):
+            return
+        argv0 = argv[0]
+        image_env = dict(e.split("=", 1) for e in config.get("Env") or [] if "=" in e)
+        path = env.get("PATH") or image_env.get("PATH") or _DEFAULT_PATH
+        workdir = container.get("workingDir") or config.get("WorkingDir") or "/"
+        if "/" in argv0:
+            candidates = [argv0 if argv0.startswith("/") else f"{workdir.rstrip('/')}/{argv0}"]
+        else:
+            candidates = [f"{d.rstrip('/')}/{argv0}" for d in path.split(":") if d]
+
+        def exists(p: str) -> bool:
+            # HEAD /containers/{id}/archive is the engine's stat; the SDK has no public call for it
+            res = api.head(api._url("/containers/{0}/archive", cid), params={"path": p})
+            return res.status_code != 404
+
+        for candidate in candidates:
+            if await self._call(exists, candidate):
+                return
+        raise RuntimeStartError(
+            "CommandNotFound", f"executable {argv0!r} not found in the image (PATH={path})"
+        )
+
+    # --- Runtime ---------------------------------------------------------------------------
+
+    async def start(
+        self, pod: dict, container: dict, *, epoch: int, host_ip: str, restart_count: int = 0
+    ) -> str:
+        api = await self._api()
+        image = str(container.get("image") or "")
+        if not image:
+            raise RuntimeStartError("InvalidSpec", "container has no image")
+        image_attrs = await self._ensure_image(api, image, pull_policy(container))
+
+        decls = declared_ports(container)
+        for d in decls:
+            if d.host_port:
+                ensure_port_free(host_ip, d.host_port, d.protocol)
+        env = container_env(
+            pod,
+            container,
+            host_ip=host_ip,
+            listen_ports=host_port_map(decls, {d.container_port: d.container_port for d in decls}),
+        )
+        host_config = api.create_host_config(
+            port_bindings={f"{d.container_port}/{d.protocol}": (host_ip, d.host_port or None) for d in decls},
+            init=True,
+            **_limits(container),
+        )
+        meta = pod.get("metadata") or {}
+        labels = container_labels(
+            pod, container, epoch=epoch, node=self.node_name, restart_count=restart_count
+        )
+        command = [expand(a, env) for a in container.get("command") or []] or None
+        args = [expand(a, env) for a in container.get("args") or []] or None
+        try:
+            created = await self._call(
+                api.create_container,
+                image,
+                command=args,
+                entrypoint=command,
+                environment=env,
+                labels=labels,
+                ports=[(d.container_port, d.protocol) for d in decls],
+                host_config=host_config,
+                working_dir=container.get("workingDir"),
+                detach=True,
+                name=_name(
+                    "haplane",
+                    self.node_name,
+                    meta.get("namespace") or "default",
+                    meta.get("name", ""),
+                    container.get("name", ""),
+                    uuid.uuid4().hex[:8],
+                ),
+            )
+        except docker.errors.APIError as e:
+            raise _start_error(e) or e from e
+        cid = created["Id"]
+        try:
+            await self._check_command(api, cid, image_attrs, container, env, command or args)
+            await self._call(api.start, cid)
+        except RuntimeStartError:
+            await self.remove(cid)
+            raise
+        except docker.errors.APIError as e:
+            await self.remove(cid)
+            raise _start_error(e) or e from e
+        except BaseException:
+            await asyncio.shield(self.remove(cid))
+            raise
+        return cid
+
+    async def stop(self, cid: str, grace: float) -> None:
+        api = await self._api()
+        seconds = max(0, math.ceil(grace))
+        try:
+            # the SDK widens its own HTTP timeout by ``timeout``; so must we
+            await self._call(
+                functools.partial(api.stop, cid, timeout=seconds), timeout=seconds + self.call_timeout
+            )
+        except docker.errors.NotFound:
+            pass
+
+    async def inspect(self, cid: str) -> ContainerState | None:
+        api = await self._api()
+        try:
+            attrs = await self._call(api.inspect_container, cid)
+        except docker.errors.NotFound:
+            return None
+        return self._state(attrs)
+
+    async def list_managed(self) -> list[ContainerState]:
+        api = await self._api()
+        summaries = await self._call(
+            api.containers, all=True, filters={"label": f"{L_NODE}={self.node_name}"}
+        )
+        states = await asyncio.gather(*(self.inspect(s["Id"]) for s in summaries))
+        return [s for s in states if s is not None]
+
+    async def remove(self, cid: str) -> None:
+        api = await self._api()
+        try:
+            await self._call(api.remove_container, cid, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as e:
+            if e.status_code != 409:  # "removal already in progress"
+                raise
+
+    async def exec(self, cid: str, argv: list[str], timeout: float) -> int:
+        """Exit code of ``argv`` run inside the container (TimeoutError after ``timeout``; the
+        command itself is not killed then, Docker has no API for that)."""
+        api = await self._api()
+
+        def run() -> int:
+            ex = api.exec_create(cid, argv, stdout=False, stderr=False)
+            api.exec_start(ex["Id"], detach=False)
+            # exec_start can return before the engine has recorded the exit
+            deadline = time.monotonic() + timeout
+            while (result := api.exec_inspect(ex["Id"])).get("Running") and time.monotonic() < deadline:
+                time.sleep(0.01)
+            code = result.get("ExitCode")
+            return 126 if code is None else int(code)
+
+        return await self._call(run, timeout=timeout)
+
+    async def logs(self, cid: str, tail: int | None = None, follow: bool = False) -> AsyncIterator[bytes]:
+        """stdout+stderr of the container. Reads on a dedicated thread, so a followed stream
+        never occupies the call pool; closing the generator closes the stream."""
+        api = await self._api()
+        try:
+            stream = await self._call(
+                api.logs, cid, stream=True, follow=follow, tail="all" if tail is None else tail
+            )
+        except docker.errors.NotFound:
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+
+        def pump() -> None:
+            item: bytes | BaseException | None = None
+            try:
+                for chunk in stream:
+                    loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            except BaseException as e:  # handed to the consumer (or dropped if it is gone)
+                item = e
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody is listening
+                pass
+
+        threading.Thread(target=pump, name=f"docker-logs-{cid[:12]}", daemon=True).start()
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            await loop.run_in_executor(None, stream.close)
+
+    # --- decoding --------------------------------------------------------------------------
+
+    def _state(self, attrs: dict[str, Any]) -> ContainerState:
+        labels = (attrs.get("Config") or {}).get("Labels") or {}
+        st = attrs.get("State") or {}
+        started = parse_docker_time(st.get("StartedAt"))
+        running = bool(st.get("Running"))
+        bound: dict[int, int] = {}
+        for key, bindings in ((attrs.get("NetworkSettings") or {}).get("Ports") or {}).items():
+            for b in bindings or []:
+                if b.get("HostPort"):
+                    bound[int(key.split("/")[0])] = int(b["HostPort"])
+                    break
+        names = port_names_from_labels(labels)
+        host_ports = {str(cp): hp for cp, hp in bound.items()} | {
+            names[cp]: hp for cp, hp in bound.items() if cp in names
+        }
+        reason = message = None
+        exit_code: int | None = None
+        finished = None
+        if not running:
+            finished = parse_docker_time(st.get("FinishedAt"))
+            if finished is not None and started is not None:
+                finished = max(finished, started)  # the engine can stamp a quick exit before the start
+            if started is None:
+                reason, message = "NotStarted", st.get("Error") or "created but never started"
+            else:
+                exit_code = int(st.get("ExitCode") or 0)
+                reason = "OOMKilled" if st.get("OOMKilled") else None
+                message = st.get("Error") or None
+        return ContainerState(
+            cid=attrs["Id"],
+            **identity_from_labels(labels),
+            running=running,
+            exit_code=exit_code,
+            started_at=started,
+            finished_at=finished,
+            host_ports=host_ports,
+            reason=reason,
+            message=message,
+        )
