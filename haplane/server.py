@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
+from pysyncobj.transport import TCPTransport
 
 from haplane.api.app import MEMBER_KIND, Replica, make_app
 from haplane.api.auth import TokenAuth
@@ -85,6 +86,15 @@ def main_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def transport_class() -> type:
+    """pysyncobj's TCP transport, or the fault-injecting one when the chaos harness asks for it."""
+    if os.environ.get("HAPLANE_FAULT_FILE"):
+        from haplane.store.faults import FaultyTransport
+
+        return FaultyTransport
+    return TCPTransport
+
+
 async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None:
     loop = asyncio.get_running_loop()
     fsm = StateMachine()
@@ -96,9 +106,12 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
 
     # Built here, on the main thread (asyncio.run runs us there): pysyncobj's tick thread watches it.
     raft = RaftNode(self_addr=cfg.raft, peers=cfg.peers, data_dir=cfg.data_dir, secret=cfg.secret, fsm=fsm,
-                    timing=cfg.timing, on_state_change=on_state_change)
+                    timing=cfg.timing, on_state_change=on_state_change, transport_class=transport_class())
     proposer = Proposer(raft)
-    store = Store(fsm, proposer, hub)
+    unsafe = os.environ.get("HAPLANE_UNSAFE_LOCAL_READS") == "1"
+    if unsafe:
+        log.warning("HAPLANE_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (test-only broken mode)")
+    store = Store(fsm, proposer, hub, unsafe_local_reads=unsafe)
     host, port = cfg.http.rsplit(":", 1)
     url = cfg.advertise_url or f"http://{host}:{port}"
     replica = Replica(name=cfg.name, http_url=url, raft=raft, store=store, auth=cfg.auth)

@@ -23,6 +23,7 @@ from typing import Any
 from aiohttp import web
 
 from haplane.api.body import PATCH_TYPES, read_json
+from haplane.api.logs import pod_logs
 from haplane.api.mutations import (
     check_identity,
     json_patch,
@@ -38,7 +39,7 @@ from haplane.model.selectors import parse_field_selector, parse_label_selector
 from haplane.store import commands
 from haplane.store.store import Store
 
-SUBRESOURCES = frozenset({"", "status", "scale"})
+SUBRESOURCES = frozenset({"", "status", "scale", "log"})
 BOOKMARK_EVERY = 5.0
 PATCH_RETRIES = 8
 MAX_WATCH_SECONDS = 3600
@@ -70,7 +71,7 @@ def parse_path(prefix: str, tail: str) -> Ref:
 
 def _ref(info: KindInfo, ns: str | None, name: str | None, sub: str) -> Ref:
     if sub not in SUBRESOURCES or (sub == "status" and not info.has_status) or \
-            (sub == "scale" and info.kind != "Deployment"):
+            (sub == "scale" and info.kind != "Deployment") or (sub == "log" and info.kind != "Pod"):
         raise NotFound(f"{info.plural} have no subresource {sub!r}")
     return Ref(info, ns, name, sub)
 
@@ -112,6 +113,8 @@ class ResourceAPI:
                     raise MethodNotAllowed(f"create {ref.info.plural} in a namespace")
                 return await self.create(request, ref, user_name)
         else:
+            if method == "GET" and ref.sub == "log":
+                return await pod_logs(request, self.store, ref)
             if method == "GET":
                 return await self.get(request, ref)
             if method == "PUT":

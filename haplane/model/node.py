@@ -42,7 +42,16 @@ class NodeAddress(KubeModel):
     address: str
 
 
+class DaemonEndpoint(KubeModel):
+    port: int = Field(alias="Port", ge=1, le=65535)
+
+
+class NodeDaemonEndpoints(KubeModel):
+    kubelet_endpoint: DaemonEndpoint | None = None
+
+
 class NodeStatus(KubeModel):
+    daemon_endpoints: NodeDaemonEndpoints | None = None  # where the agent serves logs
     capacity: ResourceList | None = None
     allocatable: ResourceList | None = None
     conditions: list[Condition] | None = None

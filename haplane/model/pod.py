@@ -212,6 +212,9 @@ class ContainerStatus(KubeModel):
     last_state: ContainerState | None = None
     container_id: str | None = Field(None, alias="containerID")
     image: str | None = None
+    # haplane extension: pods share their node's address, so each declared port is published on a
+    # host port of the node; key = port name or number (as a string). Endpoints and probes read it.
+    host_ports: dict[str, int] | None = None
 
 
 class PodStatus(KubeModel):

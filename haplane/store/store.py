@@ -25,11 +25,14 @@ def _everything(obj: dict) -> bool:
 
 
 class Store:
-    def __init__(self, fsm: StateMachine, proposer: Proposer, hub: WatchHub) -> None:
+    def __init__(self, fsm: StateMachine, proposer: Proposer, hub: WatchHub, *, unsafe_local_reads: bool = False) -> None:
         self.fsm, self.proposer, self.hub = fsm, proposer, hub
+        # Test-only: serve every read from local state, as a broken store would. The chaos
+        # harness turns it on to prove its checker catches stale reads (HAPLANE_UNSAFE_LOCAL_READS=1).
+        self.unsafe_local_reads = unsafe_local_reads
 
     async def sync(self, stale: bool = False) -> None:
-        if not stale:
+        if not stale and not self.unsafe_local_reads:
             await self.proposer.barrier()
 
     async def get(self, kind: str, ns: str, name: str, *, stale: bool = False) -> dict:
