@@ -272,9 +272,34 @@ class ResourceAPI:
         elif body is not None and not isinstance(body, dict):
             raise BadRequest("DeleteOptions must be a JSON object")
         assert ref.name is not None
+        policy = body.get("propagationPolicy") if isinstance(body, dict) else None
+        if policy not in (None, "Background", "Foreground", "Orphan"):
+            raise BadRequest(f"propagationPolicy must be Background, Foreground or Orphan, not {policy!r}")
+        if policy == "Orphan":
+            await self._orphan_dependents(ref, _rid(request, user))
         op = commands.delete(ref.info.kind, _ns(ref), ref.name, rv=_str_or_none(pre.get("resourceVersion")),
                              uid=_str_or_none(pre.get("uid")), rid=_rid(request, user))
         return respond(await self.store.write(op))
+
+    async def _orphan_dependents(self, ref: Ref, rid: str) -> None:
+        """Strip owner references to the object so the garbage collector leaves its dependents."""
+        owner = await self._get(ref)
+        uid = owner["metadata"]["uid"]
+        for kind in ("Pod", "ConfigMap", "Service", "Endpoints"):
+            info = registry.KINDS[kind]
+            items, _ = await self.store.list(kind, _ns(ref) if ref.info.namespaced else None, stale=True)
+            for obj in items:
+                refs = obj["metadata"].get("ownerReferences") or []
+                if any(r.get("uid") == uid for r in refs):
+                    dep_ref = Ref(info, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+
+                    def strip(cur: dict) -> dict:
+                        meta = dict(cur["metadata"])
+                        meta["ownerReferences"] = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != uid]
+                        if not meta["ownerReferences"]:
+                            del meta["ownerReferences"]
+                        return dict(cur, metadata=meta)
+                    await self._modify(dep_ref, f"{rid}/orphan/{kind}/{obj['metadata']['name']}", strip)
 
 
 # ------------------------------------------------------------------ helpers

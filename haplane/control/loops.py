@@ -17,15 +17,16 @@ from haplane.store.fsm import Change
 
 log = logging.getLogger(__name__)
 
-Step = Callable[[ControlContext], Awaitable[None]]
+Step = Callable[[ControlContext], Awaitable[float | None]]
 
 
 async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step, *, resync: float = 5.0,
                           settle: float = 0.02) -> None:
     """Run ``step`` on changes to ``kinds`` and every ``resync`` seconds, until cancelled.
 
-    ``settle`` lets a burst of changes coalesce into one step. Errors inside a step are
-    logged once per distinct message and the loop goes on.
+    ``settle`` lets a burst of changes coalesce into one step. A step may return a number of
+    seconds after which it wants to run again even if nothing changes (a requeue). Errors inside
+    a step are logged once per distinct message and the loop goes on.
     """
     wanted = frozenset(kinds)
     wake = asyncio.Event()
@@ -37,16 +38,20 @@ async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step,
 
     unlisten = ctx.store.hub.listen(nudge)
     last_error = ""
+    wait = resync
     try:
         while True:
             try:
-                await asyncio.wait_for(wake.wait(), resync)
+                await asyncio.wait_for(wake.wait(), wait)
             except TimeoutError:
                 pass
             await ctx.clock.sleep(settle)
             wake.clear()
+            wait = resync
             try:
-                await step(ctx)
+                again = await step(ctx)
+                if again is not None:
+                    wait = max(settle, min(resync, again))
                 last_error = ""
             except asyncio.CancelledError:
                 raise

@@ -6,8 +6,11 @@ import functools
 import os
 
 from haplane.api.app import Replica
+from haplane.control.deployments import deployment_loop
+from haplane.control.gc import gc_loop
 from haplane.control.leader import ControlContext, Loop
 from haplane.control.nodes import node_lifecycle_loop
+from haplane.control.scheduling import scheduler_loop
 
 
 def _seconds(name: str, default: float) -> float:
@@ -28,4 +31,7 @@ def control_loops(replica: Replica) -> dict[str, Loop]:
         "node-lifecycle": with_shared(functools.partial(
             node_lifecycle_loop, grace=_seconds("HAPLANE_NODE_GRACE", 5.0),
             eviction_delay=_seconds("HAPLANE_EVICTION_DELAY", 2.0))),
+        "scheduler": scheduler_loop,
+        "deployments": deployment_loop,
+        "garbage-collector": functools.partial(gc_loop, event_ttl=_seconds("HAPLANE_EVENT_TTL", 3600.0)),
     }
