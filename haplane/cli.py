@@ -781,5 +781,7 @@ subcommand("up", "Start a local cluster (replicas + agents) in the foreground",
            lazy_options("haplane.up", _up_options), lazy=True)(lazy("haplane.up", "main_up"))
 
 
+from haplane import cli_workloads  # noqa: E402,F401 - registers scale, rollout, cordon, drain, describe
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -86,22 +86,24 @@ def decide(nodes: list[dict], pods: list[dict], last_seen: Mapping[str, float], 
            grace: float, eviction_delay: float, lead_since: float) -> tuple[list[NodeTransition], list[Eviction]]:
     """What the node lifecycle controller should do now. Pure.
 
-    A node is *alive* if it heartbeated within ``grace`` (nodes never heard from since this
-    leadership began count from ``lead_since``). Pods on a node that has been NotReady for
-    ``eviction_delay`` — and at least ``grace`` into this leadership — are evicted.
+    A node that heartbeated within ``grace`` is Ready; one that did not goes NotReady — but not
+    before this leadership is ``grace`` old (a new leader has no heartbeat history). Pods on a
+    node that has been NotReady for ``eviction_delay``, and at least ``grace`` into this
+    leadership, are evicted.
     """
     transitions: list[NodeTransition] = []
     evictions: list[Eviction] = []
     dead: set[str] = set()
+    protected = now - lead_since <= grace  # this leadership is too young to judge anyone
     for node in nodes:
         name = node["metadata"]["name"]
-        alive = now - max(last_seen.get(name, lead_since), lead_since) <= grace
+        heard = name in last_seen and now - last_seen[name] <= grace
         ready = is_ready(node)
-        if alive and not ready:
+        if heard and not ready:
             transitions.append(NodeTransition(name, True))
-        elif not alive and ready:
+        elif not heard and ready and not protected:
             transitions.append(NodeTransition(name, False))
-        elif not alive and not ready:
+        elif not heard and not ready:
             cond = ready_condition(node) or {}
             since = parse_time(cond.get("lastTransitionTime")) or lead_since
             if now >= max(since + eviction_delay, lead_since + grace):

@@ -1,0 +1,296 @@
+"""Workload subcommands of the CLI: scale, rollout (status | history | undo), cordon, uncordon,
+drain, describe. Registered into :mod:`haplane.cli`'s subcommand table on import."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from datetime import datetime
+from typing import Any
+
+from haplane import errors
+from haplane.cli import UsageError, _lookup, _now, _out, dump, make_client, subcommand
+from haplane.client import Client
+from haplane.control.reconcile.deployment import (
+    history_from_data,
+    resolve_rollout_bounds,
+    rollback_template,
+)
+from haplane.output import human_duration, render
+
+CONFLICT_RETRIES = 8
+
+
+def _target(text: str, default_kind: str = "deployment") -> tuple[str, str]:
+    """``deployment/web`` or ``web`` → (kind, name)."""
+    if "/" in text:
+        kind, name = text.split("/", 1)
+    else:
+        kind, name = default_kind, text
+    if not name:
+        raise UsageError(f"a resource name is required: {text!r}")
+    return _lookup(kind).kind, name
+
+
+def _ns(args: argparse.Namespace) -> str:
+    return getattr(args, "namespace", None) or "default"
+
+
+def _ns_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-n", "--namespace", default=None, help="namespace (default: default)")
+
+
+async def update_with_retry(c: Client, kind: str, name: str, ns: str | None, change: Any) -> dict:
+    """Read, change, write with the read resourceVersion; retry on Conflict."""
+    for _ in range(CONFLICT_RETRIES):
+        current = await c.get(kind, name, ns)
+        try:
+            return await c.update(change(current))
+        except errors.Conflict:
+            continue
+    raise errors.Conflict(f'{kind} "{name}" kept changing; gave up after {CONFLICT_RETRIES} attempts')
+
+
+# ------------------------------------------------------------------- scale
+def _configure_scale(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", help="deployment/NAME")
+    p.add_argument("--replicas", type=int, required=True)
+    _ns_option(p)
+
+
+@subcommand("scale", "Set the number of replicas of a Deployment", _configure_scale)
+async def cmd_scale(args: argparse.Namespace) -> int:
+    kind, name = _target(args.target)
+    if kind != "Deployment":
+        raise UsageError("only deployments can be scaled")
+    if args.replicas < 0:
+        raise UsageError("--replicas must not be negative")
+    async with make_client(args) as c:
+        await c.scale(kind, name, args.replicas, _ns(args))
+    _out(f"deployment.apps/{name} scaled")
+    return 0
+
+
+# ----------------------------------------------------------------- rollout
+def _configure_rollout(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["status", "history", "undo"])
+    p.add_argument("target", help="deployment/NAME")
+    p.add_argument("--to-revision", type=int, default=None, help="undo: the revision to go back to")
+    p.add_argument("--timeout", type=float, default=300.0, help="status: seconds to wait (default 300)")
+    p.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=True,
+                   help="status: follow until done (default)")
+    _ns_option(p)
+
+
+def rollout_progress(dep: dict) -> tuple[bool, str]:
+    """(done, message) for a Deployment's rollout, in kubectl's words. Pure."""
+    spec, status = dep.get("spec") or {}, dep.get("status") or {}
+    name = dep["metadata"]["name"]
+    want = spec.get("replicas", 1)
+    if status.get("observedGeneration", 0) < dep["metadata"].get("generation", 1):
+        return False, f'Waiting for deployment "{name}" spec update to be observed...'
+    updated = status.get("updatedReplicas", 0)
+    total = status.get("replicas", 0)
+    available = status.get("availableReplicas", 0)
+    if updated < want:
+        return False, f'Waiting for deployment "{name}" rollout to finish: {updated} out of {want} new replicas ' \
+                      f"have been updated..."
+    if total > updated:
+        return False, f'Waiting for deployment "{name}" rollout to finish: {total - updated} old replicas are ' \
+                      f"pending termination..."
+    if available < updated:
+        return False, f'Waiting for deployment "{name}" rollout to finish: {available} of {updated} updated ' \
+                      f"replicas are available..."
+    return True, f'deployment "{name}" successfully rolled out'
+
+
+def progress_bar(dep: dict, width: int = 20) -> str:
+    want = max(1, (dep.get("spec") or {}).get("replicas", 1))
+    status = dep.get("status") or {}
+    done = min(want, min(status.get("updatedReplicas", 0), status.get("availableReplicas", 0)))
+    filled = int(width * done / want)
+    return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{want}"
+
+
+@subcommand("rollout", "Follow, list or undo the rollouts of a Deployment", _configure_rollout)
+async def cmd_rollout(args: argparse.Namespace) -> int:
+    kind, name = _target(args.target)
+    if kind != "Deployment":
+        raise UsageError("rollout works on deployments")
+    ns = _ns(args)
+    async with make_client(args) as c:
+        if args.action == "history":
+            return await _history(c, name, ns)
+        if args.action == "undo":
+            return await _undo(c, name, ns, args.to_revision)
+        return await _status(c, name, ns, args.timeout, args.watch)
+
+
+async def _history_of(c: Client, name: str, ns: str) -> list[dict]:
+    try:
+        cm = await c.get("ConfigMap", f"{name}-history", ns)
+    except errors.NotFound:
+        return []
+    return history_from_data(cm.get("data"))
+
+
+async def _history(c: Client, name: str, ns: str) -> int:
+    await c.get("Deployment", name, ns)  # NotFound if there is no such deployment
+    entries = await _history_of(c, name, ns)
+    _out(f"deployment.apps/{name}")
+    rows = [[str(e["revision"]), e.get("changeCause") or "<none>", e.get("templateHash", "")] for e in entries]
+    _out(render(["REVISION", "CHANGE-CAUSE", "TEMPLATE"], rows))
+    return 0
+
+
+async def _undo(c: Client, name: str, ns: str, to_revision: int | None) -> int:
+    template = rollback_template(await _history_of(c, name, ns), to_revision)
+
+    def change(dep: dict) -> dict:
+        return dict(dep, spec=dict(dep["spec"], template=template))
+    await update_with_retry(c, "Deployment", name, ns, change)
+    _out(f"deployment.apps/{name} rolled back")
+    return 0
+
+
+async def _status(c: Client, name: str, ns: str, timeout: float, watch: bool) -> int:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        dep = await c.get("Deployment", name, ns)
+        done, message = rollout_progress(dep)
+        line = f"{message} {progress_bar(dep)}" if not done else message
+        if line != last:
+            _out(line)
+            last = line
+        if done:
+            return 0
+        if not watch:
+            return 1
+        if time.monotonic() > deadline:
+            _out(f"error: timed out waiting for the rollout of deployment \"{name}\" after {timeout:.0f}s")
+            return 1
+        await asyncio.sleep(0.5)
+
+
+# ----------------------------------------------------------- node commands
+def _configure_node(p: argparse.ArgumentParser) -> None:
+    p.add_argument("node")
+
+
+async def _set_unschedulable(args: argparse.Namespace, value: bool) -> None:
+    async with make_client(args) as c:
+        await c.patch("Node", args.node, {"spec": {"unschedulable": value}}, None)
+
+
+@subcommand("cordon", "Mark a node unschedulable", _configure_node)
+async def cmd_cordon(args: argparse.Namespace) -> int:
+    await _set_unschedulable(args, True)
+    _out(f"node/{args.node} cordoned")
+    return 0
+
+
+@subcommand("uncordon", "Mark a node schedulable again", _configure_node)
+async def cmd_uncordon(args: argparse.Namespace) -> int:
+    await _set_unschedulable(args, False)
+    _out(f"node/{args.node} uncordoned")
+    return 0
+
+
+def _configure_drain(p: argparse.ArgumentParser) -> None:
+    p.add_argument("node")
+    p.add_argument("--force", action="store_true", help="also delete pods no Deployment manages")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the whole drain")
+
+
+def may_evict(dep: dict | None) -> bool:
+    """Whether deleting one more of ``dep``'s pods keeps it within its maxUnavailable. Pure."""
+    if dep is None:
+        return True
+    want = (dep.get("spec") or {}).get("replicas", 1)
+    _, max_unavailable = resolve_rollout_bounds(dep)
+    available = (dep.get("status") or {}).get("availableReplicas", 0)
+    return available - 1 >= want - max_unavailable
+
+
+@subcommand("drain", "Cordon a node and evict its pods, keeping each Deployment available", _configure_drain)
+async def cmd_drain(args: argparse.Namespace) -> int:
+    deadline = time.monotonic() + args.timeout
+    async with make_client(args) as c:
+        await c.patch("Node", args.node, {"spec": {"unschedulable": True}}, None)
+        _out(f"node/{args.node} cordoned")
+        pods = (await c.list("Pod", None, field_selector=f"spec.nodeName={args.node}"))["items"]
+        unmanaged = [p for p in pods if not _owner(p)]
+        if unmanaged and not args.force:
+            names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in unmanaged)
+            raise UsageError(f"cannot delete pods not managed by a Deployment (use --force): {names}")
+        for pod in pods:
+            meta = pod["metadata"]
+            owner = _owner(pod)
+            while True:
+                dep = None
+                if owner is not None:
+                    try:
+                        dep = await c.get("Deployment", owner, meta["namespace"])
+                    except errors.NotFound:
+                        dep = None
+                if may_evict(dep):
+                    break
+                if time.monotonic() > deadline:
+                    _out(f"error: timed out waiting to evict {meta['namespace']}/{meta['name']}")
+                    return 1
+                await asyncio.sleep(1.0)
+            try:
+                await c.delete("Pod", meta["name"], meta["namespace"], uid=meta["uid"])
+                _out(f"pod/{meta['name']} evicted")
+            except (errors.NotFound, errors.Conflict):
+                pass
+            if owner is not None:
+                await asyncio.sleep(1.0)  # let the controller see the eviction before the next one
+        _out(f"node/{args.node} drained")
+    return 0
+
+
+def _owner(pod: dict) -> str | None:
+    for ref in pod["metadata"].get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == "Deployment":
+            return ref.get("name")
+    return None
+
+
+# ---------------------------------------------------------------- describe
+def _configure_describe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind")
+    p.add_argument("name")
+    _ns_option(p)
+
+
+@subcommand("describe", "Show an object and its recent events", _configure_describe)
+async def cmd_describe(args: argparse.Namespace) -> int:
+    info = _lookup(args.kind)
+    ns = _ns(args) if info.namespaced else None
+    async with make_client(args) as c:
+        obj = await c.get(info.kind, args.name, ns)
+        events = (await c.list("Event", ns or None, field_selector=f"involvedObject.uid={obj['metadata']['uid']}"))
+    _out(dump(obj, "yaml"))
+    _out("Events:")
+    items = sorted(events["items"], key=lambda e: e.get("lastTimestamp") or "")
+    if not items:
+        _out("  <none>")
+        return 0
+    now = _now()
+    rows = [[e.get("type", ""), e.get("reason", ""), _age(e.get("lastTimestamp"), now),
+             (e.get("source") or {}).get("component", ""), e.get("message", "")] for e in items]
+    _out(render(["TYPE", "REASON", "AGE", "FROM", "MESSAGE"], rows))
+    return 0
+
+
+def _age(ts: str | None, now: Any) -> str:
+    if not ts:
+        return "<unknown>"
+    try:
+        then = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return "<unknown>"
+    return human_duration((now - then).total_seconds())
