@@ -17,6 +17,7 @@ from haplane.api.resources import ResourceAPI, parse_path, respond
 from haplane.errors import BadRequest, HaplaneError, NotFound, RequestEntityTooLarge, Unavailable
 from haplane.store.raft import RaftNode
 from haplane.store.store import Store
+from haplane.tls import peer_ssl
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,8 @@ def make_app(replica: Replica) -> web.Application:
         return await forward_to_leader(replica, request, "/cluster/heartbeat", body)
 
     async def http_session(app: web.Application) -> Any:
-        replica.extra["http"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT))
+        replica.extra["http"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PEER_TIMEOUT),
+                                                      connector=aiohttp.TCPConnector(ssl=peer_ssl(replica.extra)))
         yield
         await replica.extra.pop("http").close()
 
@@ -148,6 +150,9 @@ def make_app(replica: Replica) -> web.Application:
     app.router.add_get("/openapi/v3", openapi)
     app.router.add_post("/cluster/heartbeat", heartbeat)
     app.cleanup_ctx.append(http_session)
+    from haplane.api import membership, snapshot  # they import this module
+    membership.add_routes(app, replica)
+    snapshot.add_routes(app, replica)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 
@@ -203,7 +208,7 @@ async def cluster_members_status(replica: Replica, authorization: str) -> dict[s
             pass
 
     timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(ssl=peer_ssl(replica.extra))) as session:
         await asyncio.gather(*(fetch(session, m) for m in members.values()))
     raft_to_name = {m["raft"]: m.get("name") for m in members.values()}
     out = sorted(members.values(), key=lambda m: (m.get("name") or "", m["raft"] or ""))

@@ -11,7 +11,6 @@ Paths (``{prefix}`` is ``/api/v1`` or ``/apis/apps/v1``)::
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import string
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from aiohttp import web
 
 from haplane.api.body import PATCH_TYPES, read_json
@@ -84,12 +84,12 @@ def _suffix() -> str:
     return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
 
 
-def dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+def dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj)
 
 
 def respond(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    resp = web.Response(text=dumps(obj), status=status, content_type="application/json")
+    resp = web.Response(body=dumps(obj), status=status, content_type="application/json")
     for w in warnings or []:
         resp.headers.add("Warning", f'299 - "{w}"')
     return resp
@@ -304,7 +304,7 @@ class ResourceAPI:
 
 # ------------------------------------------------------------------ helpers
 def _event(etype: str, obj: dict) -> bytes:
-    return (dumps({"type": etype, "object": obj}) + "\n").encode()
+    return orjson.dumps({"type": etype, "object": obj}, option=orjson.OPT_APPEND_NEWLINE)
 
 
 def _ns(ref: Ref, obj: dict | None = None) -> str:

@@ -1,0 +1,449 @@
+"""Raft membership changes over HTTP: list, add and remove voting members.
+
+``GET /cluster/members`` (any user), ``POST /cluster/members {"name", "raft", "http"}`` and
+``DELETE /cluster/members/{name}`` (admin). Changes are made by the leader; another replica
+forwards the request to it (once: a forwarded request that meets a non-leader gets 503).
+Every answer is a Status or a MemberList; every request is bounded in time.
+
+What pysyncobj 0.3.17 does (``syncobj.py``), and what this module adds
+-----------------------------------------------------------------------
+* **Single-server changes, effective on append.** ``addNodeToCluster`` / ``removeNodeFromCluster``
+  log one ``MEMBERSHIP`` entry. The leader switches to the new configuration when it *appends*
+  the entry (``_checkCommandsToApply`` → ``__changeCluster`` → ``__doChangeCluster``), a follower
+  when it appends it (``append_entries``), and a truncated entry is rolled back. Quorums use the
+  new configuration at once.
+* **Its one-at-a-time guard is dead code.** ``__changeCluster`` means to refuse a change while
+  the previous one is uncommitted, but ``__changeClusterIDx`` is never assigned; only "the new
+  leader's no-op is not committed yet" is refused. Two quick changes would overlap, which
+  single-server changes do not survive. So here: a change is made only by the leader's API,
+  under a lock held until its entry has committed (or, after a timeout, until pysyncobj reports
+  its fate); a new leader refuses changes until its no-op commits, which commits whatever its
+  predecessor left.
+* **A new member counts before it has caught up.** It is a voter with matchIndex 0 from the
+  moment the leader appends ``add``; there is no learner stage. While it receives the snapshot
+  and the log, commits need a majority of the *new* configuration among the old members
+  (3 → 4 needs all three). Hence the pre-conditions below, and ``haplane cluster add-member``
+  waits until the new member has applied the log up to the change before it reports success.
+* **A joining replica is refused until added.** Members drop connections from addresses not in
+  their configuration. The new replica, started with ``--peers`` naming the current members,
+  would meanwhile time out and campaign over and over (its term rising), and once added would
+  depose the leader with that term. ``haplane server --join`` keeps it quiet until a leader
+  contacts it (:attr:`RaftNode.joining`).
+* **The leader cannot remove itself** (``REQUEST_DENIED``). Removing the leader's name first
+  hands leadership over (pysyncobj's TimeoutNow transfer, to the most caught-up follower) and
+  forwards the request to the successor.
+* **A removed member is not told.** The leader stops talking to it when it appends ``rem``; the
+  removed replica keeps running and campaigning in vain (its peers refuse it). Stop it, and wipe
+  its data dir before it ever rejoins (it would come back with a high term).
+* **The log, not ``--peers``, is the membership.** On restart a replica starts from ``--peers``,
+  then takes the configuration stored in its dump and replays the membership entries of its
+  journal. ``--peers`` matters only for an empty data dir; keep it current anyway.
+
+Pre-conditions checked by the leader (409 Conflict when they fail)
+------------------------------------------------------------------
+A peer is *caught up* when it is connected and its matchIndex is within ``CATCH_UP_SLACK``
+entries of the commit index. An **add** needs every connected peer caught up (the previous new
+member has finished catching up) and enough caught-up voters (the leader included) to form a
+majority of the grown configuration — so with a dead member, remove it before adding its
+replacement. A **remove** needs a majority of the shrunk configuration caught up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from pysyncobj import FAIL_REASON
+
+from haplane.api.app import MEMBER_KIND, USER, Replica, member_url
+from haplane.api.auth import User, authorize
+from haplane.api.body import read_json
+from haplane.api.resources import respond
+from haplane.errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Invalid,
+    NotFound,
+    OutcomeUnknown,
+    Unavailable,
+)
+from haplane.store import commands
+from haplane.store.raft import NOT_APPENDED
+
+log = logging.getLogger(__name__)
+
+CHANGE_TIMEOUT = 10.0  # wait this long for a change to commit, then answer 504
+FORWARD_TIMEOUT = CHANGE_TIMEOUT + 10.0
+PREFLIGHT_TIMEOUT = 3.0
+TRANSFER_TIMEOUT = 5.0
+PENDING_GIVE_UP = 60.0  # a change whose fate pysyncobj never reported stops blocking after this
+CATCH_UP_SLACK = 100
+FORWARDED = "X-Haplane-Forwarded"
+NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass
+class _State:
+    lock: asyncio.Lock
+    pending: asyncio.Future | None = None
+    pending_since: float = 0.0
+
+
+def add_routes(app: web.Application, replica: Replica) -> None:
+    """Register the membership routes on the replica's app."""
+    state = _State(asyncio.Lock())
+
+    async def list_members(request: web.Request) -> web.Response:
+        if not replica.raft.is_leader and request.query.get("local") != "1" and FORWARDED not in request.headers:
+            url = member_url(replica, replica.raft.leader)
+            if url is not None and url != replica.http_url:
+                try:
+                    return await _forward(replica, request, url, None)
+                except Unavailable:
+                    pass  # fall back to this replica's own view
+        return respond(member_list(replica))
+
+    async def add_member(request: web.Request) -> web.Response:
+        _admin(request)
+        body = await read_json(request)
+        name, raft_addr, http = _parse_add(body)
+        if not replica.raft.is_leader:
+            return await _to_leader(replica, request, body)
+        async with _exclusive(state):
+            return await _add(replica, request, state, name, raft_addr, http)
+
+    async def remove_member(request: web.Request) -> web.Response:
+        _admin(request)
+        target = request.match_info["name"]
+        if not replica.raft.is_leader:
+            return await _to_leader(replica, request, None)
+        raft_addr, record = _resolve(replica, target)
+        if raft_addr == replica.raft.self_addr:
+            await _hand_over(replica)
+            return await _to_leader(replica, request, None, allow_forwarded=True)
+        async with _exclusive(state):
+            return await _remove(replica, state, target, raft_addr, record)
+
+    app.router.add_get("/cluster/members", list_members)
+    app.router.add_post("/cluster/members", add_member)
+    app.router.add_delete("/cluster/members/{name}", remove_member)
+
+
+# ------------------------------------------------------------------------- views
+
+
+def member_list(replica: Replica) -> dict[str, Any]:
+    """The voting members as this replica's log has them, with the leader's replication view."""
+    raft = replica.raft
+    records = _records(replica)
+    prog = raft.progress()
+    commit = prog["commitIndex"] or 0
+    leader_raft = raft.leader
+    items = []
+    for addr in raft.members():
+        rec = records.get(addr, {})
+        item: dict[str, Any] = {"name": rec.get("name"), "raft": addr, "http": rec.get("http"),
+                                "leader": addr == leader_raft}
+        if addr == raft.self_addr:
+            item.update(connected=True, matchIndex=prog["appliedIndex"], caughtUp=True)
+        elif prog["leader"]:
+            peer = prog["peers"].get(addr, {"connected": False, "matchIndex": 0})
+            item.update(connected=peer["connected"], matchIndex=peer["matchIndex"],
+                        caughtUp=_caught_up(peer, commit))
+        else:
+            item.update(connected=prog["peers"].get(addr, {}).get("connected"), matchIndex=None, caughtUp=None)
+        items.append(item)
+    leader_name = records.get(leader_raft or "", {}).get("name")
+    return {"apiVersion": "haplane/v1", "kind": "MemberList", "servedBy": replica.name,
+            "leader": leader_name or leader_raft, "leaderRaft": leader_raft, "commitIndex": commit,
+            "items": items}
+
+
+def _records(replica: Replica) -> dict[str, dict[str, Any]]:
+    """raft address -> {"name", "http", "record"} from the replicated Member records."""
+    out: dict[str, dict[str, Any]] = {}
+    items, _ = replica.store.fsm.list(MEMBER_KIND, "")
+    for rec in items:
+        spec = rec.get("spec") or {}
+        if spec.get("raft"):
+            out[spec["raft"]] = {"name": rec["metadata"]["name"], "http": spec.get("http"), "record": rec}
+    return out
+
+
+def _caught_up(peer: dict[str, Any], commit: int) -> bool:
+    return bool(peer.get("connected")) and (peer.get("matchIndex") or 0) >= commit - CATCH_UP_SLACK
+
+
+# ---------------------------------------------------------------------- changes
+
+
+async def _add(replica: Replica, request: web.Request, state: _State, name: str, raft_addr: str,
+               http: str) -> web.Response:
+    raft = replica.raft
+    records = _records(replica)
+    by_name = {v["name"]: (addr, v) for addr, v in records.items()}
+    if name in by_name and by_name[name][0] != raft_addr and by_name[name][0] in raft.members():
+        raise AlreadyExists(f'member name "{name}" is taken by the member at {by_name[name][0]}')
+    if raft_addr in raft.members():
+        rec = records.get(raft_addr)
+        if rec is not None and rec["name"] == name and rec["http"] == http:
+            return _success(200, f'"{name}" ({raft_addr}) is already a member', name, raft_addr, http, replica)
+        raise AlreadyExists(f"{raft_addr} is already a member"
+                            + (f' (as "{rec["name"]}")' if rec is not None else ""))
+    _check_add(replica)
+    await _preflight(replica, request, name, raft_addr, http)
+    await _change(replica, state, raft.add_member, raft_addr, "add")
+    await _write_record(replica, name, raft_addr, http)
+    log.info("membership: added %s (%s, %s)", name, raft_addr, http)
+    return _success(201, f'"{name}" ({raft_addr}) added; it is catching up', name, raft_addr, http, replica)
+
+
+async def _remove(replica: Replica, state: _State, target: str, raft_addr: str | None,
+                  record: dict[str, Any] | None) -> web.Response:
+    raft = replica.raft
+    name = record["metadata"]["name"] if record else target
+    if raft_addr is None or raft_addr not in raft.members():
+        if record is None:
+            raise NotFound(f'no member "{target}"')
+        await _delete_record(replica, record)
+        return _success(200, f'"{name}" was not a voting member; its record is removed', name, raft_addr,
+                        None, replica)
+    _check_remove(replica, raft_addr)
+    await _change(replica, state, raft.remove_member, raft_addr, "remove")
+    if record is not None:
+        await _delete_record(replica, record)
+    log.info("membership: removed %s (%s)", name, raft_addr)
+    return _success(200, f'"{name}" ({raft_addr}) removed; stop that replica and wipe its data dir before '
+                         "it ever rejoins", name, raft_addr, None, replica)
+
+
+def _check_add(replica: Replica) -> None:
+    prog = replica.raft.progress()
+    commit = prog["commitIndex"] or 0
+    behind = [a for a, p in prog["peers"].items() if p["connected"] and not _caught_up(p, commit)]
+    if behind:
+        raise Conflict(f"{', '.join(sorted(behind))} is still catching up (matchIndex "
+                       f"{', '.join(str(prog['peers'][a]['matchIndex']) for a in sorted(behind))}, commit "
+                       f"index {commit}); wait until it has caught up before the next change")
+    n = len(prog["peers"]) + 1
+    up = 1 + sum(1 for p in prog["peers"].values() if _caught_up(p, commit))
+    if up < (n + 1) // 2 + 1:
+        raise Conflict(f"only {up} of {n} members are up to date; a {n + 1}-member configuration needs "
+                       f"{(n + 1) // 2 + 1} of them to commit while the new member catches up. Remove the "
+                       "dead member first, then add its replacement")
+
+
+def _check_remove(replica: Replica, raft_addr: str) -> None:
+    prog = replica.raft.progress()
+    commit = prog["commitIndex"] or 0
+    n = len(prog["peers"]) + 1
+    up = 1 + sum(1 for a, p in prog["peers"].items() if a != raft_addr and _caught_up(p, commit))
+    if up < (n - 1) // 2 + 1:
+        raise Conflict(f"removing {raft_addr} would leave {up} up-to-date member(s) of {n - 1}, short of a "
+                       "majority; bring members back or let them catch up first")
+
+
+@dataclass
+class _exclusive:
+    """One membership change at a time per leader, including one whose outcome is still pending."""
+
+    state: _State
+
+    async def __aenter__(self) -> None:
+        st = self.state
+        if st.pending is not None and not st.pending.done():
+            if time.monotonic() - st.pending_since < PENDING_GIVE_UP:
+                raise Conflict("the previous membership change has not committed yet; retry later")
+            log.warning("membership: giving up on the fate of the previous change")
+        if st.lock.locked():
+            raise Conflict("another membership change is in progress; retry when it is done")
+        await st.lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.state.lock.release()
+
+
+async def _change(replica: Replica, state: _State, propose: Any, raft_addr: str, what: str) -> None:
+    """Propose one membership entry and wait (bounded) until it has committed on this leader."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[int] = loop.create_future()
+
+    def done(result: Any, err: int) -> None:  # tick thread
+        loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(err))
+
+    state.pending, state.pending_since = fut, time.monotonic()
+    propose(raft_addr, done)
+    try:
+        err = await asyncio.wait_for(asyncio.shield(fut), CHANGE_TIMEOUT)
+    except TimeoutError:
+        raise OutcomeUnknown(f"the {what} of {raft_addr} has not committed within {CHANGE_TIMEOUT:.0f}s; it may "
+                             "still take effect: check `haplane cluster members` before retrying") from None
+    if err == FAIL_REASON.SUCCESS:
+        return
+    if err == FAIL_REASON.REQUEST_DENIED:
+        raise Conflict(f"Raft refused to {what} {raft_addr}: a new leader's first entry is not committed yet, "
+                       "or the configuration already has it that way; retry in a moment")
+    if err in NOT_APPENDED:
+        raise Unavailable(f"the {what} of {raft_addr} was not appended (pysyncobj reason {err}); retry",
+                          retry_after=1.0)
+    raise OutcomeUnknown(f"the {what} of {raft_addr} may or may not have taken effect (pysyncobj reason "
+                         f"{err}): check `haplane cluster members`")
+
+
+async def _preflight(replica: Replica, request: web.Request, name: str, raft_addr: str, http: str) -> None:
+    """The new replica must be up, and be what the request says it is."""
+    session: aiohttp.ClientSession = replica.extra["http"]
+    try:
+        async with session.get(http + "/cluster/self", timeout=aiohttp.ClientTimeout(total=PREFLIGHT_TIMEOUT),
+                               headers={"Authorization": request.headers.get("Authorization", "")}) as r:
+            if r.status != 200:
+                raise Invalid(f"the new member at {http} answered /cluster/self with HTTP {r.status}")
+            me = await r.json()
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise Invalid(f"the new member does not answer at {http} ({exc.__class__.__name__}: {exc}); start it "
+                      "first: haplane server --join --peers <current members> ...") from None
+    wrong = [f"{k} is {me.get(k)!r}, not {v!r}" for k, v in (("name", name), ("raft", raft_addr), ("http", http))
+             if me.get(k) != v]
+    if wrong:
+        raise Invalid(f"the replica at {http} does not match the request: {'; '.join(wrong)}")
+    if me.get("role") == "leader":
+        raise Invalid(f"the replica at {http} leads a cluster of its own; wipe it and start it with --join")
+
+
+async def _hand_over(replica: Replica) -> None:
+    """Transfer leadership away from this replica and wait until someone else leads."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[int] = loop.create_future()
+    replica.raft.transfer_leadership(
+        None, lambda res, err: loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(err)))
+    try:
+        err = await asyncio.wait_for(fut, TRANSFER_TIMEOUT)
+    except TimeoutError:
+        raise Unavailable("leadership transfer did not start; retry", retry_after=1.0) from None
+    if err != FAIL_REASON.SUCCESS:
+        raise Unavailable("this replica leads and no follower is caught up enough to take over; retry shortly",
+                          retry_after=1.0)
+    deadline = time.monotonic() + TRANSFER_TIMEOUT
+    while time.monotonic() < deadline:
+        leader = replica.raft.leader
+        if leader is not None and leader != replica.raft.self_addr and member_url(replica, leader):
+            return
+        await asyncio.sleep(0.05)
+    raise Unavailable("leadership transfer did not complete; retry", retry_after=1.0)
+
+
+# ------------------------------------------------------------------ forwarding
+
+
+async def _to_leader(replica: Replica, request: web.Request, body: Any, *, allow_forwarded: bool = False) -> web.Response:
+    if FORWARDED in request.headers and not allow_forwarded:
+        raise Unavailable("this replica no longer leads; retry", retry_after=1.0)
+    url = member_url(replica, replica.raft.leader)
+    if url is None or url == replica.http_url:
+        raise Unavailable("no leader known to this replica", retry_after=1.0)
+    return await _forward(replica, request, url, body)
+
+
+async def _forward(replica: Replica, request: web.Request, url: str, body: Any) -> web.Response:
+    session: aiohttp.ClientSession = replica.extra["http"]
+    headers = {"Authorization": request.headers.get("Authorization", ""), FORWARDED: replica.name}
+    if "X-Request-Id" in request.headers:
+        headers["X-Request-Id"] = request.headers["X-Request-Id"]
+    try:
+        async with session.request(request.method, url + request.rel_url.path_qs, json=body, headers=headers,
+                                   timeout=aiohttp.ClientTimeout(total=FORWARD_TIMEOUT)) as r:
+            data = await r.read()
+            if r.status == 503:
+                raise Unavailable(f"the leader at {url} is unavailable", retry_after=1.0)
+            return web.Response(body=data, status=r.status, content_type="application/json")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        if request.method == "GET":
+            raise Unavailable(f"the leader at {url} did not answer", retry_after=1.0) from None
+        raise OutcomeUnknown(f"the leader at {url} did not answer ({exc.__class__.__name__}); the change may "
+                             "have taken effect: check `haplane cluster members`") from None
+
+
+# ----------------------------------------------------------------------- records
+
+
+async def _write_record(replica: Replica, name: str, raft_addr: str, http: str) -> None:
+    """Create or update the Member record (the new replica's own bootstrap writes the same)."""
+    store = replica.store
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    spec = {"raft": raft_addr, "http": http}
+    for _ in range(5):
+        current = store.fsm.get(MEMBER_KIND, "", name)
+        try:
+            if current is None:
+                await store.write(commands.create(MEMBER_KIND, "", {
+                    "apiVersion": "haplane/v1", "kind": MEMBER_KIND,
+                    "metadata": {"name": name, "uid": str(uuid.uuid4()), "creationTimestamp": now},
+                    "spec": spec}))
+            elif current.get("spec") != spec:
+                await store.write(commands.update(MEMBER_KIND, "", name, dict(current, spec=spec),
+                                                  rv=current["metadata"]["resourceVersion"]))
+            return
+        except (AlreadyExists, Conflict):
+            await store.sync()
+    raise Conflict(f'the Member record "{name}" kept changing')
+
+
+async def _delete_record(replica: Replica, record: dict[str, Any]) -> None:
+    meta = record["metadata"]
+    try:
+        await replica.store.write(commands.delete(MEMBER_KIND, "", meta["name"], uid=meta.get("uid")))
+    except (NotFound, Conflict):
+        pass
+
+
+def _resolve(replica: Replica, target: str) -> tuple[str | None, dict[str, Any] | None]:
+    """(raft address, Member record) of a member named by name or by raft address."""
+    for addr, rec in _records(replica).items():
+        if rec["name"] == target or addr == target:
+            return addr, rec["record"]
+    if target in replica.raft.members():
+        return target, None
+    return None, None
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _admin(request: web.Request) -> None:
+    user: User = request[USER]
+    authorize(user, "POST", None)
+
+
+def _parse_add(body: Any) -> tuple[str, str, str]:
+    if not isinstance(body, dict):
+        raise BadRequest('expected {"name": ..., "raft": "host:port", "http": "https://host:port"}')
+    name, raft_addr, http = body.get("name"), body.get("raft"), body.get("http")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise Invalid("name: a DNS label (lower-case letters, digits, '-') is required")
+    if not isinstance(raft_addr, str) or not _is_host_port(raft_addr):
+        raise Invalid('raft: "host:port" is required')
+    if not isinstance(http, str) or not re.match(r"^https?://[^/\s]+$", http.rstrip("/")):
+        raise Invalid('http: the replica\'s API URL ("https://host:port") is required')
+    return name, raft_addr, http.rstrip("/")
+
+
+def _is_host_port(addr: str) -> bool:
+    host, sep, port = addr.rpartition(":")
+    return bool(sep and host and port.isdigit() and 0 < int(port) < 65536)
+
+
+def _success(code: int, message: str, name: str, raft_addr: str | None, http: str | None,
+             replica: Replica) -> web.Response:
+    prog = replica.raft.progress()
+    return respond({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": code, "message": message,
+                    "details": {"name": name, "raft": raft_addr, "http": http, "index": prog["commitIndex"],
+                                "members": replica.raft.members()}}, code)
