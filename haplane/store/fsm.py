@@ -51,6 +51,7 @@ class Change:
     kind: str
     ns: str
     obj: dict[str, Any]
+    prev: dict[str, Any] | None = None  # the object before a MODIFIED (for selector transitions)
 
 
 class OpError(Exception):
@@ -182,7 +183,7 @@ class StateMachine:
             new["metadata"].pop("namespace")
         if _same_ignoring_rv(new, old):
             return old  # a no-op write bumps nothing and wakes no watcher (as Kubernetes does)
-        return self._store(kind, ns, name, new, "MODIFIED", changes)
+        return self._store(kind, ns, name, new, "MODIFIED", changes, prev=old)
 
     def _delete(self, op: dict, changes: list[Change]) -> dict:
         kind, ns, name = op["kind"], op.get("ns", ""), op["name"]
@@ -220,11 +221,12 @@ class StateMachine:
                                            f"and try again")
         return old
 
-    def _store(self, kind: str, ns: str, name: str, obj: dict, etype: str, changes: list[Change]) -> dict:
+    def _store(self, kind: str, ns: str, name: str, obj: dict, etype: str, changes: list[Change],
+               prev: dict | None = None) -> dict:
         self.rev += 1
         obj["metadata"]["resourceVersion"] = str(self.rev)
         self.objects.setdefault(kind, {})[(ns, name)] = obj
-        changes.append(Change(self.rev, etype, kind, ns, obj))
+        changes.append(Change(self.rev, etype, kind, ns, obj, prev))
         return obj
 
     def _remove(self, kind: str, ns: str, name: str, changes: list[Change]) -> dict:

@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from haplane.errors import Gone
@@ -43,18 +44,29 @@ class Watcher:
         self.queue: asyncio.Queue[Change | Exception] = asyncio.Queue()
         self.closed = False
 
-    def wants(self, change: Change) -> bool:
-        return (change.kind == self.kind and change.rv > self.last_rv
-                and (self.ns is None or change.ns == self.ns) and self.match(change.obj))
+    def event_type(self, change: Change) -> str | None:
+        """The event this watcher must see for ``change``, or None. As in Kubernetes, an object
+        that starts matching the selector is ADDED and one that stops matching is DELETED."""
+        if change.kind != self.kind or change.rv <= self.last_rv or (self.ns is not None and change.ns != self.ns):
+            return None
+        now = self.match(change.obj)
+        if change.type != "MODIFIED" or change.prev is None:
+            return change.type if now else None
+        before = self.match(change.prev)
+        if now and before:
+            return "MODIFIED"
+        if now:
+            return "ADDED"
+        return "DELETED" if before else None
 
-    def offer(self, change: Change) -> None:
+    def offer(self, change: Change, etype: str) -> None:
         if self.closed:
             return
         if self.queue.qsize() >= WATCHER_BACKLOG:
             self.fail(Gone("watcher fell too far behind; relist and watch again"))
             return
         self.last_rv = change.rv
-        self.queue.put_nowait(change)
+        self.queue.put_nowait(change if etype == change.type else replace(change, type=etype))
 
     def fail(self, exc: Exception) -> None:
         if not self.closed:
@@ -112,8 +124,9 @@ class WatchHub:
             raise Gone(f"too old resource version: {since} ({self.floor})")
         watcher = Watcher(kind, ns, match, since)
         for change in self._window:
-            if watcher.wants(change):
-                watcher.offer(change)
+            etype = watcher.event_type(change)
+            if etype is not None:
+                watcher.offer(change, etype)
         self._watchers.add(watcher)
         return watcher
 
@@ -136,8 +149,9 @@ class WatchHub:
         for watcher in list(self._watchers):
             for change in changes:
                 try:
-                    if watcher.wants(change):
-                        watcher.offer(change)
+                    etype = watcher.event_type(change)
+                    if etype is not None:
+                        watcher.offer(change, etype)
                 except Exception:  # a broken selector must not hurt other watchers
                     log.exception("watch filter failed")
             if watcher.closed:
