@@ -202,8 +202,9 @@ class LocalCluster:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return json.loads(resp.read())
 
-    def wait_ready(self, timeout: float = 30.0, names: list[str] | None = None) -> str:
-        """Wait until the named replicas (default: all alive) agree on a leader; return its name."""
+    def wait_ready(self, timeout: float = 30.0, names: list[str] | None = None, not_leader: str | None = None) -> str:
+        """Wait until the named replicas (default: all alive) agree on a leader (other than
+        ``not_leader``, when given); return its name."""
         deadline = time.monotonic() + timeout
         last_err = ""
         while time.monotonic() < deadline:
@@ -214,7 +215,8 @@ class LocalCluster:
                     st = self.get_json(name, "/cluster/self", timeout=1.0)
                     leaders.add(st.get("leader"))
                     urllib.request.urlopen(f"{self.members[name].url}/readyz", timeout=1.0).read()
-                if len(leaders) == 1 and None not in leaders:
+                excluded = self.members[not_leader].raft if not_leader else None
+                if len(leaders) == 1 and None not in leaders and excluded not in leaders:
                     raft_leader = leaders.pop()
                     for m in self.replicas:
                         if m.raft == raft_leader:
