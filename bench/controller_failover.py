@@ -46,7 +46,7 @@ async def run(args: argparse.Namespace) -> dict:
                 await c.create(deployment())
                 want = 2
                 for n in range(args.trials):
-                    await until(lambda: _ge(running(c), want))
+                    await until(lambda w=want: _ge(running(c), w))
                     leader = lc.wait_ready(60)
                     want += 10
                     t0 = time.monotonic()
