@@ -31,7 +31,7 @@ import yaml
 
 from haplane import errors, output
 from haplane.client import Client, ConnectionFailed
-from haplane.clientconfig import ConfigError, load_config, normalize_endpoint
+from haplane.clientconfig import ClientConfig, ConfigError, load_config, normalize_endpoint
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 APPLY_CONFLICT_RETRIES = 5
@@ -76,7 +76,7 @@ def subcommand(name: str, help: str, configure: Callable[[argparse.ArgumentParse
     return register
 
 
-_VALUED_GLOBALS = frozenset({"--config", "-s", "--server", "--token", "--request-timeout"})
+_VALUED_GLOBALS = frozenset({"--config", "-s", "--server", "--token", "--request-timeout", "--ca"})
 
 
 def selected_command(argv: list[str]) -> str | None:
@@ -100,6 +100,8 @@ def _global_options(p: argparse.ArgumentParser, default: Any) -> None:
     p.add_argument("--token", default=default, help="bearer token (overrides config; env HAPLANE_TOKEN)")
     p.add_argument("--request-timeout", type=float, default=default, metavar="SECONDS",
                    help="timeout of each request attempt (default 10)")
+    p.add_argument("--ca", default=default, metavar="PEM",
+                   help="CA bundle that verifies https endpoints (overrides config; env HAPLANE_CA)")
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -179,13 +181,16 @@ def make_client(args: argparse.Namespace) -> Client:
     token = getattr(args, "token", None) or os.environ.get("HAPLANE_TOKEN")
     config_path = getattr(args, "config", None)
     timeout = getattr(args, "request_timeout", None) or 10.0
+    ca = getattr(args, "ca", None) or os.environ.get("HAPLANE_CA")
     kwargs: dict[str, Any] = {"timeout": timeout, "on_warning": _warn}
     if server and not config_path:
         endpoints = [normalize_endpoint(e) for e in server.split(",") if e.strip()]
         if not endpoints:
             raise UsageError("--server needs at least one URL")
-        return Client(endpoints, token, **kwargs)
+        return Client(endpoints, token, ssl=ClientConfig(endpoints, ca=ca).ssl_context(), **kwargs)
     cfg = load_config(config_path)
+    if ca:
+        cfg.ca = ca
     if server:
         cfg.endpoints = [normalize_endpoint(e) for e in server.split(",") if e.strip()]
     if token:
@@ -706,12 +711,23 @@ async def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def _configure_cluster(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["status"], help="status: the Raft members and their progress")
+    from haplane import members
+
+    p.add_argument("action", choices=["status", "members", "add-member", "remove-member"],
+                   help="status: the replicas and their progress; members: the Raft configuration; "
+                        "add-member / remove-member: change it (see haplane.members)")
+    p.add_argument("member", nargs="?", metavar="NAME", help="remove-member: the member to remove")
     p.add_argument("-o", "--output", choices=["json", "yaml"], help="output format (default: a table)")
+    members.add_arguments(p)
 
 
-@subcommand("cluster", "Inspect the replicas (cluster status)", _configure_cluster)
+@subcommand("cluster", "Inspect the replicas; add or remove members", _configure_cluster)
 async def cmd_cluster(args: argparse.Namespace) -> int:
+    if args.action != "status":
+        from haplane import members
+
+        async with make_client(args) as client:
+            return await members.run(client, args)
     async with make_client(args) as client:
         status = await client.cluster_status()
     if args.output:
@@ -722,6 +738,91 @@ async def cmd_cluster(args: argparse.Namespace) -> int:
     if not status.get("leader"):
         print("Warning: no leader: writes will fail until one is elected", file=sys.stderr)
     return 0
+
+
+# ----------------------------------------------------------------------------- logs
+
+
+def _configure_logs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pod", metavar="POD", help="pod name (or pod/NAME)")
+    p.add_argument("-c", "--container", help="container name (required when the pod has several)")
+    p.add_argument("-f", "--follow", action="store_true", help="keep streaming output until interrupted")
+    p.add_argument("--tail", type=int, default=None, metavar="N", help="only the last N lines")
+    _ns_options(p)
+
+
+def logs_request(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """The API path and query of ``haplane logs`` (pure)."""
+    name = args.pod
+    for prefix in ("pod/", "pods/", "po/"):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    if not name or "/" in name:
+        raise UsageError(f"bad pod name {args.pod!r}")
+    params: dict[str, str] = {}
+    if args.container:
+        params["container"] = args.container
+    if args.tail is not None:
+        if args.tail < 0:
+            raise UsageError("--tail must not be negative")
+        params["tailLines"] = str(args.tail)
+    if args.follow:
+        params["follow"] = "1"
+    return f"/api/v1/namespaces/{args.namespace or 'default'}/pods/{name}/log", params
+
+
+@subcommand("logs", "Print the logs of a container in a pod (read from its node, never the Raft log)",
+            _configure_logs)
+async def cmd_logs(args: argparse.Namespace) -> int:
+    path, params = logs_request(args)
+    out = sys.stdout.buffer
+    async with make_client(args) as client:
+        if not args.follow:
+            _, _, body = await client.request_raw("GET", path, params=params)
+            out.write(body)
+            out.flush()
+            return 0
+        await _follow(client, path, params, out)
+    return 0
+
+
+async def _follow(client: Client, path: str, params: dict[str, str], out: Any) -> None:
+    """Stream a followed log to ``out`` until the container ends or the user interrupts.
+
+    The Client's request methods read whole bodies, so this opens the stream itself: each
+    endpoint in turn until one answers (a refused connection moves on); an error answer
+    raises its HaplaneError. A stream that drops after it began simply ends, as kubectl's.
+    """
+    import aiohttp
+
+    last = ""
+    n = len(client.endpoints)
+    timeout = aiohttp.ClientTimeout(total=None, connect=client.connect_timeout, sock_read=None)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        for i in range(n):
+            base = client.endpoints[(client.endpoints.index(client.current_endpoint) + i) % n]
+            try:
+                async with session.get(base + path, params=params, headers=client._headers(),
+                                       ssl=client._ssl_arg) as resp:
+                    if resp.status != 200:
+                        body = await resp.read()
+                        if resp.status == 503 and i < n - 1:
+                            last = f"{base}: 503"
+                            continue
+                        try:
+                            doc = json.loads(body)
+                        except ValueError:
+                            doc = {"message": body.decode(errors="replace")[:500] or f"HTTP {resp.status}"}
+                        raise errors.from_status(doc if isinstance(doc, dict) else {}, resp.status)
+                    async for chunk in resp.content.iter_any():
+                        out.write(chunk)
+                        out.flush()
+                    return
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                last = f"{base}: {exc}"
+            except aiohttp.ClientPayloadError:
+                return
+    raise ConnectionFailed(f"GET {path}: no endpoint answered; last error: {last}")
 
 
 # ----------------------------------------------------------------------------- server / up (lazy)
@@ -766,6 +867,10 @@ def _server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokens-file", required=True, help="TOKEN,USER,ROLE per line")
 
 
+def _no_options(p: argparse.ArgumentParser) -> None:
+    pass
+
+
 def _up_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--replicas", type=int, default=3, help="API/Raft replicas (default 3)")
     p.add_argument("--agents", type=int, default=2, help="node agents (default 2)")
@@ -779,6 +884,12 @@ subcommand("server", "Run one API/Raft replica", lazy_options("haplane.server", 
            lazy=True)(lazy("haplane.server", "main_server"))
 subcommand("up", "Start a local cluster (replicas + agents) in the foreground",
            lazy_options("haplane.up", _up_options), lazy=True)(lazy("haplane.up", "main_up"))
+subcommand("snapshot", "Save a consistent snapshot of the store, or seed a new replica with one",
+           lazy_options("haplane.snapshot", _no_options), lazy=True)(lazy("haplane.snapshot", "main_snapshot"))
+subcommand("certs", "Generate a CA and server certificates for the API (TLS)",
+           lazy_options("haplane.certs", _no_options), lazy=True)(lazy("haplane.certs", "main_certs"))
+subcommand("chaos", "Break a local cluster on purpose and check nothing is lost (chaos harness)",
+           lazy_options("chaos.cli", _no_options), lazy=True)(lazy("chaos.cli", "main"))
 
 
 from haplane import cli_workloads  # noqa: E402,F401 - registers scale, rollout, cordon, drain, describe

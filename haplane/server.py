@@ -28,6 +28,7 @@ from haplane.store.proposer import Proposer
 from haplane.store.raft import RaftNode, RaftTiming
 from haplane.store.store import Store
 from haplane.store.watch import WatchHub
+from haplane.tls import ServerTLS, add_server_arguments, server_tls_from_args
 
 log = logging.getLogger("haplane.server")
 
@@ -46,6 +47,8 @@ class ServerConfig:
     auth: TokenAuth
     timing: RaftTiming = field(default_factory=RaftTiming)
     advertise_url: str | None = None
+    tls: ServerTLS | None = None
+    join: bool = False
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -58,6 +61,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokens-file", required=True, help="TOKEN,USER,ROLE per line")
     p.add_argument("--advertise-url", help="the URL other members use for this replica's API")
     p.add_argument("--log-level", default=os.environ.get("HAPLANE_LOG_LEVEL", "INFO"))
+    add_server_arguments(p)
+    p.add_argument("--join", action="store_true", help="a new member of a running cluster: with an empty "
+                   "data dir, wait to be added (haplane cluster add-member) instead of campaigning")
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -75,7 +81,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         raise SystemExit(f"haplane server: bad tokens file: {exc}") from None
     peers = [p.strip() for p in args.peers.split(",") if p.strip() and p.strip() != args.raft]
     return ServerConfig(name=args.name, raft=args.raft, peers=peers, http=args.http, data_dir=args.data_dir,
-                        secret=secret, auth=auth, advertise_url=args.advertise_url, timing=RaftTiming.from_env())
+                        secret=secret, auth=auth, advertise_url=args.advertise_url, timing=RaftTiming.from_env(),
+                        tls=server_tls_from_args(args), join=args.join)
 
 
 def main_server(args: argparse.Namespace) -> int:
@@ -106,21 +113,24 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
 
     # Built here, on the main thread (asyncio.run runs us there): pysyncobj's tick thread watches it.
     raft = RaftNode(self_addr=cfg.raft, peers=cfg.peers, data_dir=cfg.data_dir, secret=cfg.secret, fsm=fsm,
-                    timing=cfg.timing, on_state_change=on_state_change, transport_class=transport_class())
+                    timing=cfg.timing, on_state_change=on_state_change, transport_class=transport_class(),
+                    join=cfg.join)
     proposer = Proposer(raft)
     unsafe = os.environ.get("HAPLANE_UNSAFE_LOCAL_READS") == "1"
     if unsafe:
         log.warning("HAPLANE_UNSAFE_LOCAL_READS=1: reads are NOT linearizable (test-only broken mode)")
     store = Store(fsm, proposer, hub, unsafe_local_reads=unsafe)
     host, port = cfg.http.rsplit(":", 1)
-    url = cfg.advertise_url or f"http://{host}:{port}"
+    url = cfg.advertise_url or f"{'https' if cfg.tls else 'http'}://{host}:{port}"
     replica = Replica(name=cfg.name, http_url=url, raft=raft, store=store, auth=cfg.auth)
     replica.extra["role_events"] = role_events
     replica.extra["heartbeats"] = Heartbeats()
+    replica.extra["peer_ssl"] = cfg.tls.peer_context() if cfg.tls else None
     app = make_app(replica)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, int(port), reuse_address=True, backlog=1024)
+    site = web.TCPSite(runner, host, int(port), reuse_address=True, backlog=1024,
+                       ssl_context=cfg.tls.server_context() if cfg.tls else None)
     await site.start()
     log.info("serving HTTP on %s, Raft on %s, peers %s", url, cfg.raft, ",".join(cfg.peers) or "-")
 

@@ -45,7 +45,12 @@ A peer is *caught up* when it is connected and its matchIndex is within ``CATCH_
 entries of the commit index. An **add** needs every connected peer caught up (the previous new
 member has finished catching up) and enough caught-up voters (the leader included) to form a
 majority of the grown configuration — so with a dead member, remove it before adding its
-replacement. A **remove** needs a majority of the shrunk configuration caught up.
+replacement (a lone member may grow anyway: 1 → 2 stalls commits until the newcomer is in).
+A **remove** needs a majority of the shrunk configuration caught up.
+
+Removal drains first: the member to be removed is told (``POST /cluster/retire``) to refuse
+new requests with 503 and to end its watches, so that clients move to other replicas before
+it stops hearing the log; requests it accepted after its removal would hang to their deadline.
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ from haplane.errors import (
     AlreadyExists,
     BadRequest,
     Conflict,
+    HaplaneError,
     Invalid,
     NotFound,
     OutcomeUnknown,
@@ -87,6 +93,9 @@ PREFLIGHT_TIMEOUT = 3.0
 TRANSFER_TIMEOUT = 5.0
 PENDING_GIVE_UP = 60.0  # a change whose fate pysyncobj never reported stops blocking after this
 CATCH_UP_SLACK = 100
+PRECONDITION_GRACE = 3.0
+DRAIN_TIMEOUT = 3.0
+RETIRED_PATHS = frozenset({"/healthz", "/cluster/self", "/cluster/retire"})
 FORWARDED = "X-Haplane-Forwarded"
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -96,6 +105,8 @@ class _State:
     lock: asyncio.Lock
     pending: asyncio.Future | None = None
     pending_since: float = 0.0
+    retired: bool = False  # this replica is being removed: it refuses requests (see _drain)
+    inflight: int = 0  # requests being served, watches and log streams excepted
 
 
 def add_routes(app: web.Application, replica: Replica) -> None:
@@ -128,14 +139,58 @@ def add_routes(app: web.Application, replica: Replica) -> None:
             return await _to_leader(replica, request, None)
         raft_addr, record = _resolve(replica, target)
         if raft_addr == replica.raft.self_addr:
-            await _hand_over(replica)
-            return await _to_leader(replica, request, None, allow_forwarded=True)
+            async with _exclusive(state):
+                await _until_allowed(lambda: remove_refusal(replica.raft.progress(), raft_addr, raft_addr))
+                await _drain(replica, state)
+                try:
+                    await _hand_over(replica)
+                except BaseException:
+                    state.retired = False
+                    raise
+            # The successor removes this replica (and finds it drained already).
+            try:
+                resp = await _to_leader(replica, request, None, allow_forwarded=True)
+            except BaseException:
+                state.retired = False
+                raise
+            if resp.status >= 300:
+                state.retired = False
+            return resp
         async with _exclusive(state):
-            return await _remove(replica, state, target, raft_addr, record)
+            return await _remove(replica, request, state, target, raft_addr, record)
 
+    async def retire(request: web.Request) -> web.Response:
+        _admin(request)
+        body = await read_json(request)
+        if not isinstance(body, dict) or not isinstance(body.get("retire"), bool):
+            raise BadRequest('expected {"retire": true|false}')
+        if not body["retire"]:
+            state.retired = False
+        elif not state.retired:
+            await _drain(replica, state)
+        return respond({"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200,
+                        "message": "retired" if state.retired else "serving"})
+
+    @web.middleware
+    async def retired_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+        if state.retired and request.path not in RETIRED_PATHS:
+            raise Unavailable(f"replica {replica.name} is leaving the cluster (being removed); use another "
+                              "replica", retry_after=1.0)
+        streaming = request.query.get("watch") in ("1", "true") or request.query.get("follow") in ("1", "true")
+        if streaming:
+            return await handler(request)
+        state.inflight += 1
+        try:
+            return await handler(request)
+        finally:
+            state.inflight -= 1
+
+    # Appended before the app is frozen: runs after authentication, around every handler.
+    app.middlewares.append(retired_middleware)
     app.router.add_get("/cluster/members", list_members)
     app.router.add_post("/cluster/members", add_member)
     app.router.add_delete("/cluster/members/{name}", remove_member)
+    app.router.add_post("/cluster/retire", retire)
 
 
 # ------------------------------------------------------------------------- views
@@ -195,11 +250,13 @@ async def _add(replica: Replica, request: web.Request, state: _State, name: str,
         raise AlreadyExists(f'member name "{name}" is taken by the member at {by_name[name][0]}')
     if raft_addr in raft.members():
         rec = records.get(raft_addr)
-        if rec is not None and rec["name"] == name and rec["http"] == http:
+        if rec is None or (rec["name"] == name and rec["http"] == http):  # e.g. a retried request
+            if rec is None:
+                await _write_record(replica, name, raft_addr, http)
             return _success(200, f'"{name}" ({raft_addr}) is already a member', name, raft_addr, http, replica)
         raise AlreadyExists(f"{raft_addr} is already a member"
                             + (f' (as "{rec["name"]}")' if rec is not None else ""))
-    _check_add(replica)
+    await _until_allowed(lambda: add_refusal(raft.progress()))
     await _preflight(replica, request, name, raft_addr, http)
     await _change(replica, state, raft.add_member, raft_addr, "add")
     await _write_record(replica, name, raft_addr, http)
@@ -207,7 +264,7 @@ async def _add(replica: Replica, request: web.Request, state: _State, name: str,
     return _success(201, f'"{name}" ({raft_addr}) added; it is catching up', name, raft_addr, http, replica)
 
 
-async def _remove(replica: Replica, state: _State, target: str, raft_addr: str | None,
+async def _remove(replica: Replica, request: web.Request, state: _State, target: str, raft_addr: str | None,
                   record: dict[str, Any] | None) -> web.Response:
     raft = replica.raft
     name = record["metadata"]["name"] if record else target
@@ -217,8 +274,17 @@ async def _remove(replica: Replica, state: _State, target: str, raft_addr: str |
         await _delete_record(replica, record)
         return _success(200, f'"{name}" was not a voting member; its record is removed', name, raft_addr,
                         None, replica)
-    _check_remove(replica, raft_addr)
-    await _change(replica, state, raft.remove_member, raft_addr, "remove")
+    await _until_allowed(lambda: remove_refusal(raft.progress(), raft_addr, raft.self_addr))
+    http = record.get("spec", {}).get("http") if record else None
+    if http:
+        log.info("membership: asking %s to drain before its removal", name)
+        await _retire_peer(replica, request, http, True)
+    try:
+        await _change(replica, state, raft.remove_member, raft_addr, "remove")
+    except BaseException:
+        if http:
+            await _retire_peer(replica, request, http, False)
+        raise
     if record is not None:
         await _delete_record(replica, record)
     log.info("membership: removed %s (%s)", name, raft_addr)
@@ -226,30 +292,54 @@ async def _remove(replica: Replica, state: _State, target: str, raft_addr: str |
                          "it ever rejoins", name, raft_addr, None, replica)
 
 
-def _check_add(replica: Replica) -> None:
-    prog = replica.raft.progress()
-    commit = prog["commitIndex"] or 0
-    behind = [a for a, p in prog["peers"].items() if p["connected"] and not _caught_up(p, commit)]
+async def _until_allowed(refusal: Any) -> None:
+    """Raise Conflict unless ``refusal()`` clears within PRECONDITION_GRACE: a new leader learns
+    its followers' match indexes only from their first answers, a heartbeat or two after winning."""
+    deadline = time.monotonic() + PRECONDITION_GRACE
+    while True:
+        why = refusal()
+        if why is None:
+            return
+        if time.monotonic() >= deadline:
+            raise Conflict(why)
+        await asyncio.sleep(0.1)
+
+
+def add_refusal(progress: dict[str, Any]) -> str | None:
+    """Why the leader must not add a member now (None: it may). ``progress`` is the leader's
+    :meth:`RaftNode.progress`. Pure."""
+    commit = progress["commitIndex"] or 0
+    peers = progress["peers"]
+    behind = sorted(a for a, p in peers.items() if p["connected"] and not _caught_up(p, commit))
     if behind:
-        raise Conflict(f"{', '.join(sorted(behind))} is still catching up (matchIndex "
-                       f"{', '.join(str(prog['peers'][a]['matchIndex']) for a in sorted(behind))}, commit "
-                       f"index {commit}); wait until it has caught up before the next change")
-    n = len(prog["peers"]) + 1
-    up = 1 + sum(1 for p in prog["peers"].values() if _caught_up(p, commit))
-    if up < (n + 1) // 2 + 1:
-        raise Conflict(f"only {up} of {n} members are up to date; a {n + 1}-member configuration needs "
-                       f"{(n + 1) // 2 + 1} of them to commit while the new member catches up. Remove the "
-                       "dead member first, then add its replacement")
+        return (f"{', '.join(behind)} still catching up (matchIndex "
+                f"{', '.join(str(peers[a]['matchIndex']) for a in behind)}, commit index {commit}); "
+                "wait until it has caught up before the next change")
+    n = len(peers) + 1
+    up = 1 + sum(1 for p in peers.values() if _caught_up(p, commit))
+    # (A lone member cannot do better: growing 1 -> 2 stalls commits until the newcomer is in.)
+    if up < majority(n + 1) and up < n:
+        return (f"only {up} of {n} members are up to date; a {n + 1}-member configuration needs "
+                f"{majority(n + 1)} of them to commit while the new member catches up. Remove the dead "
+                "member first, then add its replacement")
+    return None
 
 
-def _check_remove(replica: Replica, raft_addr: str) -> None:
-    prog = replica.raft.progress()
-    commit = prog["commitIndex"] or 0
-    n = len(prog["peers"]) + 1
-    up = 1 + sum(1 for a, p in prog["peers"].items() if a != raft_addr and _caught_up(p, commit))
-    if up < (n - 1) // 2 + 1:
-        raise Conflict(f"removing {raft_addr} would leave {up} up-to-date member(s) of {n - 1}, short of a "
-                       "majority; bring members back or let them catch up first")
+def remove_refusal(progress: dict[str, Any], raft_addr: str, self_addr: str) -> str | None:
+    """Why the leader (``self_addr``) must not remove ``raft_addr`` now (None: it may). Pure."""
+    commit = progress["commitIndex"] or 0
+    peers = progress["peers"]
+    n = len(peers) + 1
+    up = (0 if raft_addr == self_addr else 1) + sum(
+        1 for a, p in peers.items() if a != raft_addr and _caught_up(p, commit))
+    if up < majority(n - 1):
+        return (f"removing {raft_addr} would leave {up} up-to-date member(s) of {n - 1}, short of a "
+                "majority; bring members back or let them catch up first")
+    return None
+
+
+def majority(n: int) -> int:
+    return n // 2 + 1
 
 
 @dataclass
@@ -323,6 +413,7 @@ async def _hand_over(replica: Replica) -> None:
     """Transfer leadership away from this replica and wait until someone else leads."""
     loop = asyncio.get_running_loop()
     fut: asyncio.Future[int] = loop.create_future()
+    log.info("membership: this replica is to be removed; handing leadership over first")
     replica.raft.transfer_leadership(
         None, lambda res, err: loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(err)))
     try:
@@ -336,15 +427,46 @@ async def _hand_over(replica: Replica) -> None:
     while time.monotonic() < deadline:
         leader = replica.raft.leader
         if leader is not None and leader != replica.raft.self_addr and member_url(replica, leader):
+            log.info("membership: %s leads now", leader)
             return
         await asyncio.sleep(0.05)
     raise Unavailable("leadership transfer did not complete; retry", retry_after=1.0)
 
 
+# ------------------------------------------------------------------- retiring
+
+
+async def _drain(replica: Replica, state: _State) -> None:
+    """Stop taking requests here and let those in flight finish (bounded): a removed replica no
+    longer hears the log, so a request it accepted after its removal would hang to its deadline.
+    Open watches end with 410 so that their clients relist at another replica."""
+    state.retired = True
+    replica.store.hub.end_all(f"replica {replica.name} is leaving the cluster; watch another replica")
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    # The drain request itself (or the removal being handled) is one of the requests in flight.
+    while state.inflight > 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    log.info("membership: draining: refusing new requests; %d still in flight", state.inflight - 1)
+
+
+async def _retire_peer(replica: Replica, request: web.Request, http: str, retire: bool) -> None:
+    """Best effort: tell a member that is about to be removed to drain (or, if the removal failed,
+    to serve again). A dead member does not answer; that is fine."""
+    session: aiohttp.ClientSession = replica.extra["http"]
+    try:
+        async with session.post(http + "/cluster/retire", json={"retire": retire},
+                                headers={"Authorization": request.headers.get("Authorization", "")},
+                                timeout=aiohttp.ClientTimeout(total=DRAIN_TIMEOUT + 2)) as r:
+            await r.read()
+    except (aiohttp.ClientError, TimeoutError):
+        pass
+
+
 # ------------------------------------------------------------------ forwarding
 
 
-async def _to_leader(replica: Replica, request: web.Request, body: Any, *, allow_forwarded: bool = False) -> web.Response:
+async def _to_leader(replica: Replica, request: web.Request, body: Any, *,
+                     allow_forwarded: bool = False) -> web.Response:
     if FORWARDED in request.headers and not allow_forwarded:
         raise Unavailable("this replica no longer leads; retry", retry_after=1.0)
     url = member_url(replica, replica.raft.leader)
@@ -376,7 +498,15 @@ async def _forward(replica: Replica, request: web.Request, url: str, body: Any) 
 
 
 async def _write_record(replica: Replica, name: str, raft_addr: str, http: str) -> None:
-    """Create or update the Member record (the new replica's own bootstrap writes the same)."""
+    """Create or update the Member record. Best effort: the new replica's own bootstrap writes
+    the same record once it has joined, so a failure here is only logged."""
+    try:
+        await _try_write_record(replica, name, raft_addr, http)
+    except HaplaneError as exc:
+        log.warning("membership: could not write the record of %s (%s); its bootstrap will", name, exc)
+
+
+async def _try_write_record(replica: Replica, name: str, raft_addr: str, http: str) -> None:
     store = replica.store
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     spec = {"raft": raft_addr, "http": http}

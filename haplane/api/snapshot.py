@@ -5,7 +5,8 @@ acknowledged before the request arrived is applied on this replica), then copies
 machine's tables under its lock (one instant of the log: no apply runs meanwhile). Encoding,
 compression and the state hash run in a worker thread on those copies, off the event loop and
 without holding the lock. The answer is the snapshot file itself (:mod:`haplane.store.snapshotfile`);
-the header names the replica and the applied index the copy was taken at.
+the header names the replica and the Raft applied index the copy was taken at (informational, and
+possibly one low: pysyncobj counts an entry just after applying it).
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ Rules this module keeps (DESIGN.md §4):
 * Dumps are forked (``useFork``): the child pickles the state while the tick thread goes on.
 * Nothing here blocks: :meth:`RaftNode.propose` enqueues and returns; the callback fires on
   pysyncobj's tick thread with ``(results, fail_reason)``.
+* Every peer connection carries a keepalive twice a second (pysyncobj silently loses the first
+  message sent on a connection idle for ``connectionTimeout`` — i.e. every first vote request
+  between followers). Membership helpers (add/remove, leadership transfer, joining quietly)
+  are at the end; their caveats are in :mod:`haplane.api.membership`.
 
 Durability: pysyncobj writes its journal through a memory map and never fsyncs it. A write
 acknowledged to a client is in the page cache of a majority of replicas, so it survives any
@@ -22,11 +26,15 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.journal import MetaStorer
+from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.transport import TCPTransport
 
 from haplane.store.fsm import StateMachine
@@ -37,6 +45,8 @@ log = logging.getLogger(__name__)
 NOT_APPENDED = frozenset({FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FAIL_REASON.NOT_LEADER,
                           FAIL_REASON.REQUEST_DENIED, FAIL_REASON.DISCARDED})
 RAFT_ROLES = {0: "follower", 1: "candidate", 2: "leader"}
+JOIN_QUIET_TIMEOUT = 10.0 * 365 * 24 * 3600  # "never": a joining replica waits to be contacted
+KEEPALIVE = {"type": "haplane_keepalive"}  # any unknown type: pysyncobj's receiver ignores it
 
 
 @dataclass(frozen=True)
@@ -94,7 +104,7 @@ class RaftNode:
     def __init__(
         self, *, self_addr: str, peers: list[str], data_dir: str, secret: str, fsm: StateMachine,
         timing: RaftTiming = RaftTiming(), transport_class: type = TCPTransport,
-        on_state_change: Callable[[str, str], None] | None = None,
+        on_state_change: Callable[[str, str], None] | None = None, join: bool = False,
     ) -> None:
         if not secret:
             raise ValueError("a cluster secret is required: Raft traffic is never sent unauthenticated")
@@ -126,7 +136,22 @@ class RaftNode:
             onStateChanged=state_changed,
         )
         peers = [p for p in peers if p != self_addr]
+        self._tick_tasks: deque[Callable[[], None]] = deque()
+        # Only a replica that has never seen a term joins quietly: after a restart it is a member.
+        self._joining = join and MetaStorer(conf.journalFile + ".meta").getMeta().get("currentTerm", 0) == 0
+        self._timing = timing
+        self._keepalive_every = min(0.5, conf.connectionTimeout / 4)
+        self._next_keepalive = 0.0
         self._sync = SyncObj(self_addr, peers, conf, consumers=[self._consumer], transportClass=transport_class)
+        self._sync.addOnTickCallback(self._on_tick)
+        if self._joining:
+            # A joining replica must not campaign before the cluster has added it: its rising
+            # term would depose the leader the moment it is added (see api/membership.py).
+            # Set after __init__ (its validate() wants connectionTimeout >= raftMaxTimeout); the
+            # first election deadline, drawn in __init__, is pushed away on the first tick,
+            # before it can expire (it is >= election_min away; the first tick comes at 0.1 s).
+            conf.raftMinTimeout, conf.raftMaxTimeout = JOIN_QUIET_TIMEOUT, JOIN_QUIET_TIMEOUT * 1.01
+            self.run_on_tick(self._postpone_election)
 
     # -------------------------------------------------------------- propose
     def propose(self, entry: bytes, callback: Callable[[Any, int], None]) -> None:
@@ -157,7 +182,7 @@ class RaftNode:
         return self._sync.isReady()
 
     def status(self) -> dict[str, Any]:
-        s = self._sync.getStatus()
+        s = self._get_status()
         leader = s.get("leader")
         peers = {}
         for key, value in s.items():
@@ -180,3 +205,141 @@ class RaftNode:
 
     def destroy(self) -> None:
         self._sync.destroy()
+
+    # ----------------------------------------------------------- membership
+    # pysyncobj's dynamic membership (see haplane/api/membership.py for the caveats): one server
+    # added or removed per log entry, effective on *append* (not commit) on every member.
+    @property
+    def joining(self) -> bool:
+        """True while a replica started with ``join=True`` that has never seen a term has not
+        yet heard from a leader (it does not campaign meanwhile)."""
+        return self._joining
+
+    def members(self) -> list[str]:
+        """The Raft addresses of the voting members as this replica's log has them (itself included)."""
+        return sorted({n.id for n in self._sync.otherNodes} | {self.self_addr})
+
+    def add_member(self, addr: str, callback: Callable[[Any, int], None]) -> None:
+        """Propose adding ``addr``; ``callback(None, fail_reason)`` fires on the tick thread."""
+        self._sync.addNodeToCluster(addr, callback=callback)
+
+    def remove_member(self, addr: str, callback: Callable[[Any, int], None]) -> None:
+        """Propose removing ``addr`` (the leader refuses to remove itself: REQUEST_DENIED)."""
+        self._sync.removeNodeFromCluster(addr, callback=callback)
+
+    def transfer_leadership(self, target: str | None, callback: Callable[[Any, int], None],
+                            timeout: float = 3.0) -> None:
+        """Hand leadership over to ``target`` (None: the most caught-up connected follower).
+
+        pysyncobj sends TimeoutNow only when the target's match index equals the leader's last
+        index at that instant — rare under a steady write load. So, as etcd does during a
+        transfer, the leader stops taking new entries (they wait in pysyncobj's queue) until the
+        followers have caught up and the transfer is sent, and keeps holding them until it has
+        stepped down (bounded), so that it does not outgrow the target's log meanwhile; queued
+        entries then go to the new leader. ``callback(None, fail_reason)`` fires once, on the
+        tick thread, when TimeoutNow was sent (SUCCESS) or the attempt gave up.
+        """
+        sync = self._sync
+        deadline = time.monotonic() + timeout
+        release_by = deadline + 2 * self._timing.election_max
+
+        def hold() -> None:  # replaces SyncObj._checkCommandsToApply on this instance
+            return None
+
+        def release() -> None:
+            sync.__dict__.pop("_checkCommandsToApply", None)
+
+        def wait_step_down() -> None:
+            if sync._isLeader() and time.monotonic() < release_by:
+                self.run_on_tick(wait_step_down)
+            else:
+                release()
+
+        def attempt() -> None:
+            if not sync._isLeader():
+                release()
+                callback(None, FAIL_REASON.NOT_LEADER)
+                return
+            sync._checkCommandsToApply = hold
+            outcome: list[int] = []
+            sync.transferLeadership(target, callback=lambda res, err: outcome.append(err))
+            err = outcome[0] if outcome else FAIL_REASON.REQUEST_DENIED
+            if err == FAIL_REASON.SUCCESS:
+                self.run_on_tick(wait_step_down)
+                callback(None, err)
+            elif err == FAIL_REASON.REQUEST_DENIED and time.monotonic() < deadline:
+                self.run_on_tick(attempt)  # the next tick: followers catch up meanwhile
+            else:
+                release()
+                callback(None, err)
+
+        self.run_on_tick(attempt)
+
+    def progress(self) -> dict[str, Any]:
+        """Replication progress: commit and applied index here and, per peer, whether it is
+        connected and its match index (only the leader's match indexes mean anything)."""
+        s = self._get_status()
+        peers = {}
+        for key, value in s.items():
+            if key.startswith("partner_node_status_server_"):
+                addr = key[len("partner_node_status_server_"):]
+                peers[addr] = {"connected": value == 2, "matchIndex": s.get("match_idx_server_" + addr, 0)}
+        return {"commitIndex": s.get("commit_idx"), "appliedIndex": s.get("last_applied"),
+                "leader": self.is_leader, "peers": peers}
+
+    def run_on_tick(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once on pysyncobj's tick thread (where the transport may be touched)."""
+        self._tick_tasks.append(fn)
+
+    def _on_tick(self) -> None:  # tick thread
+        if self._joining and self._sync._getLeader() is not None:
+            # Contacted by a leader: from now on a normal member with normal election timeouts.
+            self._sync.conf.raftMinTimeout = self._timing.election_min
+            self._sync.conf.raftMaxTimeout = self._timing.election_max
+            self._joining = False
+            log.info("joined: a leader has contacted this replica; election timeouts restored")
+        self._keep_connections_warm()
+        for _ in range(len(self._tick_tasks)):  # tasks queued by tasks run on the next tick
+            fn = self._tick_tasks.popleft()
+            try:
+                fn()
+            except Exception:
+                log.exception("tick task failed")
+
+    def _keep_connections_warm(self) -> None:  # tick thread
+        """Send every peer a tiny message every ``_keepalive_every`` seconds.
+
+        pysyncobj drops a connection on which nothing was *read* for ``connectionTimeout``, but it
+        notices only when it next sends on it — and that message is lost. Followers never talk to
+        each other, so their connections always look dead by the time an election starts: every
+        first vote request went nowhere, and every election needed a second round (one more
+        election timeout) — failover and leadership transfer alike. With traffic both ways the
+        connections stay fresh and the first round can win.
+        """
+        now = time.monotonic()
+        if now < self._next_keepalive:
+            return
+        self._next_keepalive = now + self._keepalive_every
+        transport = getattr(self._sync, "_SyncObj__transport", None)  # private to SyncObj (pinned 0.3.17)
+        if transport is None:
+            return
+        for node in self._sync.otherNodes:
+            transport.send(node, KEEPALIVE)
+
+    def _postpone_election(self) -> None:  # tick thread
+        # pysyncobj has no API for this; the attribute is private to SyncObj (pinned 0.3.17).
+        name = "_SyncObj__raftElectionDeadline"
+        if hasattr(self._sync, name):
+            setattr(self._sync, name, raft_clock() + JOIN_QUIET_TIMEOUT)
+        else:
+            log.warning("join: cannot postpone the first election (pysyncobj changed); it may campaign once")
+
+    def _get_status(self) -> dict[str, Any]:
+        # getStatus iterates sets and dicts that the tick thread resizes on membership changes
+        # and elections; a concurrent resize raises RuntimeError, so try again.
+        for _ in range(10):
+            try:
+                return self._sync.getStatus()
+            except RuntimeError:
+                continue
+        return self._sync.getStatus()

@@ -165,6 +165,13 @@ class WatchHub:
         self._watchers.clear()
         self.delivered_rv = max(self.delivered_rv, rv)
 
+    def end_all(self, reason: str) -> None:
+        """End every open watch with 410 Gone (the replica is leaving the cluster): clients relist
+        and watch at another replica."""
+        for watcher in list(self._watchers):
+            watcher.fail(Gone(reason))
+        self._watchers.clear()
+
     @property
     def watcher_count(self) -> int:
         return len(self._watchers)
