@@ -41,6 +41,30 @@ def docker_available() -> bool:
         return False
 
 
+DEMO_IMAGE = "busybox:local"
+BUILD_SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "images",
+                            "busybox", "build.sh")
+
+
+def ensure_demo_image() -> bool:
+    """Make sure the demo's image exists in the local engine (built offline from busybox-static)."""
+    import subprocess
+
+    import docker
+
+    try:
+        docker.from_env(timeout=5).images.get(DEMO_IMAGE)
+        return True
+    except Exception:
+        pass
+    if not os.path.exists(BUILD_SCRIPT):
+        return False
+    proc = subprocess.run(["sh", BUILD_SCRIPT, DEMO_IMAGE], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        print(f"haplane up: could not build {DEMO_IMAGE}: {proc.stderr.strip()}", file=sys.stderr)
+    return proc.returncode == 0
+
+
 def agents_available() -> bool:
     return importlib.util.find_spec("node_agent.agent") is not None
 
@@ -51,6 +75,12 @@ def main_up(args: argparse.Namespace) -> int:
     runtime = args.runtime
     if runtime == "auto":
         runtime = "docker" if docker_available() else "process"
+        if runtime == "docker" and args.demo and not ensure_demo_image():
+            print(f"haplane up: the Docker engine has no {DEMO_IMAGE} image and it cannot be built here; "
+                  "using the process runtime", file=sys.stderr)
+            runtime = "process"
+    elif runtime == "docker" and args.demo:
+        ensure_demo_image()
     agents = args.agents
     if agents and not agents_available():
         print("haplane up: node agents are not part of this build yet; starting replicas only", file=sys.stderr)
