@@ -1,0 +1,267 @@
+"""``haplane-agent``: the node agent process — wiring only.
+
+One process runs one node (or, with ``--hollow-count K``, K hollow nodes named
+``<name>-0 .. <name>-K-1`` sharing one API client, one pod watch, one heartbeat request and
+one log server). The pieces, each in its own module:
+
+* :mod:`node_agent.node` — registers the Node(s) and heartbeats;
+* :mod:`node_agent.podfeed` — lists and watches the pods bound here;
+* :mod:`node_agent.podsync` — per node: reconcile, run containers, probes, pod status, events;
+* :mod:`node_agent.logserver` — ``/logs/...`` on the node address, for ``haplane logs``;
+* :mod:`node_agent.proxy` — the node's service proxy on the node address (not for hollow
+  nodes, which have no workloads to reach; ``--no-proxy`` turns it off).
+
+Every loop is supervised: an unexpected exception is logged and the loop restarts after a
+pause; nothing a pod or the API does ends the process. SIGTERM/SIGINT stop the agent and
+leave the containers running (as kubelet does); the next agent adopts them.
+
+Runtime scoping: process and docker containers are labelled with ``<name>@<cluster id>``
+(the uid of the cluster's ``default`` namespace), so two clusters sharing one Docker engine
+— or one machine's leftovers from an earlier cluster — never adopt or kill each other's
+containers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from haplane import errors
+from haplane.client import Client
+from haplane.clientconfig import normalize_endpoint
+from haplane.model.quantity import parse_cpu, parse_memory
+from node_agent.errlog import OnceLogger
+from node_agent.logserver import LogServer, TokenChecker
+from node_agent.node import NodeConfig, NodeGroup, parse_labels, parse_taints
+from node_agent.podfeed import PodFeed
+from node_agent.podsync import EventRecorder, PodSync
+from node_agent.runtime.base import ContainerState, Runtime
+
+log = logging.getLogger("node_agent")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="haplane-agent", description="haplane node agent")
+    p.add_argument("--name", required=True, help="node name (with --hollow-count: the prefix)")
+    p.add_argument("--address", required=True, help="the node address (e.g. 127.0.1.1): ports and logs bind here")
+    p.add_argument("--servers", required=True, help="API endpoints, comma-separated")
+    p.add_argument("--token-file", required=True, help="file holding a bearer token of role node")
+    p.add_argument("--runtime", choices=["docker", "process", "hollow"], default="process")
+    p.add_argument("--cpu", default="4", help="cpu capacity (default 4)")
+    p.add_argument("--memory", default="8Gi", help="memory capacity (default 8Gi)")
+    p.add_argument("--labels", default="", help="extra node labels k=v,...")
+    p.add_argument("--taints", default="", help="taints at registration key=value:Effect,...")
+    p.add_argument("--port", type=int, default=10250, help="log server port (a free one if taken)")
+    p.add_argument("--state-dir", default=None, help="process runtime state (default .haplane-agent/NAME)")
+    p.add_argument("--heartbeat", type=float, default=1.0, help="seconds between heartbeats")
+    p.add_argument("--hollow-count", type=int, default=0, help="run K hollow nodes in this process")
+    p.add_argument("--sync-period", type=float, default=None,
+                   help="seconds between pod sync rounds when nothing happens (1; hollow 10)")
+    p.add_argument("--min-round-gap", type=float, default=0.0,
+                   help="seconds between the starts of two pod sync rounds at least (default 0: only the "
+                        "adaptive limit, observing the runtime at most half of the time)")
+    p.add_argument("--resync", type=float, default=300.0, help="seconds between full pod relists")
+    p.add_argument("--no-proxy", action="store_true", help="do not run the service proxy on the node address")
+    p.add_argument("--stop-on-exit", action="store_true",
+                   help="on SIGTERM, stop and remove this node's containers (for throwaway local clusters; "
+                        "by default they keep running and the next agent adopts them)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Raise ValueError for option values that cannot work."""
+    parse_cpu(args.cpu)
+    parse_memory(args.memory)
+    parse_labels(args.labels)
+    parse_taints(args.taints)
+    if args.hollow_count < 0 or (args.hollow_count and args.runtime != "hollow"):
+        raise ValueError("--hollow-count needs --runtime hollow and a count >= 1")
+    if args.heartbeat <= 0:
+        raise ValueError("--heartbeat must be positive")
+    if not 0 <= args.port <= 65535:
+        raise ValueError("--port must be 0..65535")
+
+
+def node_names(args: argparse.Namespace) -> list[str]:
+    if args.hollow_count:
+        return [f"{args.name}-{i}" for i in range(args.hollow_count)]
+    return [args.name]
+
+
+async def supervise(name: str, run: Callable[[], Awaitable[Any]], *, pause: float = 2.0) -> None:
+    """Run ``run()`` forever: an exception is logged and the loop restarts after ``pause``."""
+    while True:
+        try:
+            await run()
+            log.warning("%s returned; restarting it", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s failed; restarting it in %.0fs", name, pause)
+        await asyncio.sleep(pause)
+
+
+async def wait_for_api(client: Client) -> tuple[str, int]:
+    """(cluster id, epoch) once the API answers: the uid of namespace ``default``."""
+    errs = OnceLogger(log)
+    delay = 0.2
+    while True:
+        try:
+            ns = await client.get("Namespace", "default", None)
+            me = await client.request("GET", "/cluster/self")
+            errs.ok("api")
+            return str(ns["metadata"]["uid"]), int(me.get("epoch") or 0)
+        except errors.Unauthorized as exc:
+            raise SystemExit(f"haplane-agent: the API refuses the token: {exc.message}") from None
+        except Exception as exc:  # noqa: BLE001 - keep waiting for the API
+            errs.failed("waiting for the API", exc)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def docker_version() -> str:
+    try:
+        import docker
+
+        def version() -> str:
+            return str(docker.from_env(timeout=5).version().get("Version") or "unknown")
+
+        return await asyncio.wait_for(asyncio.to_thread(version), 10)
+    except Exception as exc:  # noqa: BLE001 - the agent runs anyway; pods will say what is wrong
+        log.warning("the Docker engine does not answer (%s); pods will fail until it does", exc)
+        return "unknown"
+
+
+async def stop_everything(runtimes: list[Runtime], grace: float = 5.0) -> None:
+    """Stop (``grace`` s, then SIGKILL) and remove every container of these runtimes."""
+    for rt in runtimes:
+        try:
+            states = await rt.list_managed()
+            log.info("stopping %d container(s) of %s before exiting", len(states), rt.name)
+            await asyncio.gather(*(rt.stop(s.cid, grace) for s in states if s.running), return_exceptions=True)
+            await asyncio.gather(*(rt.remove(s.cid) for s in states), return_exceptions=True)
+        except Exception as exc:  # noqa: BLE001 - exiting anyway
+            log.warning("could not stop the containers of %s: %s", rt.name, exc)
+
+
+def make_runtime(kind: str, name: str, identity: str, state_dir: str) -> Runtime:
+    if kind == "docker":
+        from node_agent.runtime.docker import DockerRuntime
+
+        return DockerRuntime(identity)
+    if kind == "process":
+        from node_agent.runtime.process import ProcessRuntime
+
+        return ProcessRuntime(os.path.join(state_dir, "containers"), identity)
+    from node_agent.runtime.hollow import HollowRuntime
+
+    return HollowRuntime(name)
+
+
+async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
+    with open(args.token_file, encoding="utf-8") as f:
+        token = f.read().strip()
+    endpoints = [normalize_endpoint(e) for e in args.servers.split(",") if e.strip()]
+    client = Client(endpoints, token, timeout=10.0)
+    names = node_names(args)
+    syncs: dict[str, PodSync] = {}
+
+    def lookup(ns: str, pod: str, container: str) -> tuple[Runtime, ContainerState] | None:
+        for sync in syncs.values():
+            if (state := sync.find_container(ns, pod, container)) is not None:
+                return sync.runtime, state
+        return None
+
+    logs = LogServer(args.address, args.port, lookup, TokenChecker(endpoints))
+    port = await logs.start()
+    http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=64))
+    tasks: list[asyncio.Task] = []
+    runtimes: list[Runtime] = []
+    try:
+        cluster_id, epoch = await wait_for_api(client)
+        version = {"docker": None, "process": "1", "hollow": "1"}[args.runtime] or await docker_version()
+        state_dir = args.state_dir or os.path.join(".haplane-agent", args.name)
+        events = EventRecorder(client)
+        hollow = args.runtime == "hollow"
+        sync_period = args.sync_period or (10.0 if hollow else 1.0)
+        configs = []
+        for name in names:
+            runtime = make_runtime(args.runtime, name, f"{name}@{cluster_id}", state_dir)
+            runtimes.append(runtime)
+            syncs[name] = PodSync(name, args.address, runtime, client, events, sync_period=sync_period,
+                                  min_round_gap=args.min_round_gap, probes=not hollow, epoch=epoch, http=http)
+            configs.append(NodeConfig(name, args.address, port, args.runtime, version, cpu=args.cpu,
+                                      memory=args.memory, labels=parse_labels(args.labels),
+                                      taints=tuple(parse_taints(args.taints))))
+        nodes = NodeGroup(client, configs, heartbeat=args.heartbeat)
+        feed = PodFeed(client, dict(syncs), resync=args.resync)
+        loops: dict[str, Callable[[], Awaitable[Any]]] = {"nodes": nodes.run, "pod feed": feed.run,
+                                                          "events": events.run}
+        loops.update({f"pod sync {n}": s.run for n, s in syncs.items()})
+        if not hollow and not args.no_proxy:
+            from node_agent.proxy import ServiceProxy
+
+            async def service_event(svc: dict, reason: str, message: str) -> None:
+                events.emit(svc, reason, message, "Warning", host=names[0])
+
+            loops["service proxy"] = lambda: ServiceProxy(args.address, client, on_event=service_event).run()
+        tasks = [asyncio.create_task(supervise(n, fn), name=n) for n, fn in loops.items()]
+        log.info("agent %s up: %d node(s), runtime %s %s, address %s, logs on port %d", args.name, len(names),
+                 args.runtime, version, args.address, port)
+        await stop.wait()
+        if args.stop_on_exit:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_everything(runtimes)
+        else:
+            log.info("stopping (containers keep running; the next agent adopts them)")
+        return 0
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await logs.close()
+        await http.close()
+        await client.close()
+        for rt in runtimes:
+            close = getattr(rt, "close", None)
+            if close is not None:
+                close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        check_args(args)
+    except ValueError as exc:
+        print(f"haplane-agent: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+    async def amain() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        return await run_agent(args, stop)
+
+    try:
+        return asyncio.run(amain())
+    except OSError as exc:  # e.g. the node address cannot be bound
+        print(f"haplane-agent: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

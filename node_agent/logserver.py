@@ -1,0 +1,162 @@
+"""The agent's log endpoint: ``GET /logs/{namespace}/{pod}/{container}?tailLines=N&follow=1``.
+
+Served on the node address (``status.daemonEndpoints.kubeletEndpoint.Port`` of the Node);
+the API replicas proxy ``/api/v1/namespaces/{ns}/pods/{name}/log`` here (see
+:mod:`haplane.api.logs`), so log bytes never touch the Raft log.
+
+Authentication: the caller's bearer token is checked by asking the API who it is
+(``GET /cluster/self`` with that token; any authenticated user may read logs, as any user
+may read pods). Positive answers are cached for ``ttl`` seconds under the token's SHA-256,
+so a followed log or a burst of requests costs one check a minute; refusals are not cached.
+A token the API refuses is a 401, an API that cannot be reached a 503. Errors are
+Kubernetes Status objects, which the proxy passes through unchanged.
+
+``/healthz`` needs no token. Use from one event loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import ssl as ssl_mod
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from haplane import errors
+from haplane.client import Client
+from node_agent.runtime.base import ContainerState, Runtime
+
+log = logging.getLogger(__name__)
+
+# (namespace, pod, container) -> the runtime and container to read, or None
+Lookup = Callable[[str, str, str], tuple[Runtime, ContainerState] | None]
+
+
+class TokenChecker:
+    """Is this ``Authorization`` header accepted by the API? (cached positives)."""
+
+    def __init__(self, endpoints: list[str], *, ttl: float = 60.0, ssl: ssl_mod.SSLContext | None = None,
+                 timeout: float = 5.0) -> None:
+        self.endpoints = endpoints
+        self.ttl = ttl
+        self.ssl = ssl
+        self.timeout = timeout
+        self._ok: dict[str, float] = {}  # sha256(token) -> monotonic expiry
+        self.checks = 0
+
+    async def check(self, header: str | None) -> None:
+        """Return if the header carries a token the API accepts; raise Unauthorized/Unavailable."""
+        if not header or not header.startswith("Bearer ") or not header[7:].strip():
+            raise errors.Unauthorized("missing bearer token")
+        token = header[7:].strip()
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        if self._ok.get(digest, 0.0) > now:
+            return
+        self.checks += 1
+        async with Client(self.endpoints, token, ssl=self.ssl, timeout=self.timeout, max_attempts=3) as c:
+            try:
+                await c.request("GET", "/cluster/self")
+            except (errors.Unauthorized, errors.Forbidden) as exc:
+                raise errors.Unauthorized(f"the API refused the token: {exc.message}") from None
+            except errors.HaplaneError as exc:
+                raise errors.Unavailable(f"cannot check the token with the API: {exc.message}",
+                                         retry_after=2.0) from None
+        if len(self._ok) > 1000:
+            self._ok = {k: v for k, v in self._ok.items() if v > now}
+        self._ok[digest] = now + self.ttl
+
+
+def _status(exc: errors.HaplaneError) -> web.Response:
+    resp = web.json_response(exc.to_status(), status=exc.code)
+    if isinstance(exc, errors.Unavailable):
+        resp.headers["Retry-After"] = str(max(1, int(round(exc.retry_after))))
+    return resp
+
+
+def parse_tail(value: str | None) -> int | None:
+    """``tailLines``: absent -> None (everything); a non-negative integer; else BadRequest."""
+    if value is None or value == "":
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise errors.BadRequest(f"tailLines must be an integer, not {value!r}") from None
+    if n < 0:
+        raise errors.BadRequest("tailLines must not be negative")
+    return n
+
+
+class LogServer:
+    def __init__(self, address: str, port: int, lookup: Lookup, checker: TokenChecker, *,
+                 fallback_port: bool = True) -> None:
+        self.address = address
+        self.port = port
+        self.lookup = lookup
+        self.checker = checker
+        self.fallback_port = fallback_port
+        self._runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/logs/{ns}/{pod}/{container}", self._logs)
+        return app
+
+    async def start(self) -> int:
+        """Listen; return the port. If ``port`` is taken and ``fallback_port`` is set, listen
+        on a free port instead (the Node publishes whichever port is bound)."""
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        try:
+            site = web.TCPSite(self._runner, self.address, self.port)
+            await site.start()
+        except OSError as exc:
+            if not self.fallback_port or exc.errno != errno.EADDRINUSE:
+                raise
+            log.warning("log port %s:%s is taken; using a free port", self.address, self.port)
+            site = web.TCPSite(self._runner, self.address, 0)
+            await site.start()
+        server: Any = site._server  # aiohttp exposes no public accessor for the bound port
+        self.port = server.sockets[0].getsockname()[1]
+        log.info("serving logs on http://%s:%d", self.address, self.port)
+        return self.port
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _logs(self, request: web.Request) -> web.StreamResponse:
+        try:
+            await self.checker.check(request.headers.get("Authorization"))
+            tail = parse_tail(request.query.get("tailLines"))
+            follow = request.query.get("follow", "").lower() in ("1", "true", "yes")
+            ns, pod, container = (request.match_info[k] for k in ("ns", "pod", "container"))
+            found = self.lookup(ns, pod, container)
+            if found is None:
+                raise errors.NotFound(f'container "{container}" of pod "{pod}" in namespace "{ns}" '
+                                      f"is not on this node (or has not started yet)")
+        except errors.HaplaneError as exc:
+            return _status(exc)
+        runtime, state = found
+        resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
+        await resp.prepare(request)
+        stream = runtime.logs(state.cid, tail, follow)
+        try:
+            async for chunk in stream:
+                await resp.write(chunk)
+        except ConnectionResetError:
+            pass  # the reader went away
+        except Exception as exc:  # noqa: BLE001 - the headers are sent: end the stream, say why in the log
+            log.warning("log stream of %s/%s/%s ended: %s", ns, pod, container, exc)
+        finally:
+            await stream.aclose()
+        return resp
