@@ -30,6 +30,11 @@ chaos: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/write_throughput.py --out bench/results/write_throughput.json
 	$(PY) bench/failover.py --out bench/results/failover.json
+	$(PY) bench/pod_startup.py
+	$(PY) bench/heartbeat_cost.py
+	$(PY) bench/scheduler.py --out bench/results/scheduler.json
+	$(PY) bench/reschedule.py --out bench/results/reschedule.json
+	$(PY) bench/controller_failover.py --out bench/results/controller_failover.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check haplane node_agent chaos tests bench

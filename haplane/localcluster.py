@@ -45,10 +45,12 @@ class Member:
 class LocalCluster:
     def __init__(self, data_dir: str, *, replicas: int = 3, agents: int = 0, runtime: str = "process",
                  base_port: int = 7000, python: str = sys.executable, env: dict[str, str] | None = None,
-                 hollow_count: int = 0) -> None:
+                 hollow_count: int = 0, stop_on_exit: bool = True) -> None:
         self.data_dir = os.path.abspath(data_dir)
         self.runtime = runtime
         self.hollow_count = hollow_count  # >0: each agent process runs this many hollow nodes
+        # Agents stopped with SIGTERM remove their containers (SIGKILL leaves them, as a crash would).
+        self.stop_on_exit = stop_on_exit
         self.base_port = base_port
         self.python = python
         self.env = dict(os.environ, **(env or {}))
@@ -113,7 +115,8 @@ class LocalCluster:
             _write_private(token_file, self.token("node") + "\n")
         return [self.python, "-m", "node_agent.agent", "--name", m.name, "--address", str(m.address),
                 "--servers", ",".join(self.endpoints), "--token-file", token_file, "--runtime", self.runtime,
-                "--state-dir", self.path(m.name)] + (["--hollow-count", str(self.hollow_count)] if self.hollow_count else [])
+                "--state-dir", self.path(m.name)] + (["--hollow-count", str(self.hollow_count)] if self.hollow_count else []) \
+            + (["--stop-on-exit"] if self.stop_on_exit else [])
 
     # ---------------------------------------------------------- processes
     def start(self, name: str) -> Member:
