@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(PY) bench/scheduler.py --out bench/results/scheduler.json
 	$(PY) bench/reschedule.py --out bench/results/reschedule.json
 	$(PY) bench/controller_failover.py --out bench/results/controller_failover.json
+	$(PY) bench/proxy.py --out bench/results/proxy.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check haplane node_agent chaos tests bench
