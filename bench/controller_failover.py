@@ -8,7 +8,6 @@ the scale request being acknowledged (the failover itself), and to every new pod
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import statistics
@@ -17,6 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import finish  # noqa: E402
 from bench.reschedule import _ge, ready_nodes, until  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
@@ -72,12 +72,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=5)
     p.add_argument("--base-port", type=int, default=24800)
     p.add_argument("--out", default="bench/results/controller_failover.json")
-    args = p.parse_args()
-    result = asyncio.run(run(args))
-    print(json.dumps({k: v for k, v in result.items() if k != "trials"}))
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    finish(p.parse_args(), run)
 
 
 if __name__ == "__main__":

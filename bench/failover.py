@@ -18,6 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import finish  # noqa: E402
 from haplane import errors  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
@@ -82,12 +83,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=7)
     p.add_argument("--base-port", type=int, default=23500)
     p.add_argument("--out", default="bench/results/failover.json")
-    args = p.parse_args()
-    result = asyncio.run(main_async(args))
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"median {result['median_seconds']}s; wrote {args.out}")
+    finish(p.parse_args(), main_async)
 
 
 if __name__ == "__main__":

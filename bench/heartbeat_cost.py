@@ -26,6 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import finish  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
@@ -126,12 +127,7 @@ def main() -> None:
     p.add_argument("--ready-timeout", type=float, default=180.0)
     p.add_argument("--base-port", type=int, default=25000)
     p.add_argument("--out", default="bench/results/heartbeat_cost.json")
-    args = p.parse_args()
-    result = asyncio.run(main_async(args))
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.out}")
+    finish(p.parse_args(), main_async)
 
 
 if __name__ == "__main__":

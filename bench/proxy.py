@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -19,6 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import finish  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
@@ -96,12 +96,7 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=10)
     p.add_argument("--base-port", type=int, default=25100)
     p.add_argument("--out", default="bench/results/proxy.json")
-    args = p.parse_args()
-    result = asyncio.run(run(args))
-    print(json.dumps(result))
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    finish(p.parse_args(), run)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import finish  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
@@ -97,12 +98,7 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=5)
     p.add_argument("--base-port", type=int, default=24500)
     p.add_argument("--out", default="bench/results/reschedule.json")
-    args = p.parse_args()
-    result = asyncio.run(run(args))
-    print(json.dumps({k: v for k, v in result.items() if k != "trials"}))
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    finish(p.parse_args(), run)
 
 
 if __name__ == "__main__":

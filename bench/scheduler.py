@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import finish  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
@@ -81,12 +81,7 @@ def main() -> None:
     p.add_argument("--nodes-per-agent", type=int, default=250)
     p.add_argument("--base-port", type=int, default=24000)
     p.add_argument("--out", default="bench/results/scheduler.json")
-    args = p.parse_args()
-    result = asyncio.run(run(args))
-    print(json.dumps(result))
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
+    finish(p.parse_args(), run)
 
 
 if __name__ == "__main__":

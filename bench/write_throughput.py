@@ -26,6 +26,7 @@ import time
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import finish  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
 
@@ -120,12 +121,7 @@ def main() -> None:
     p.add_argument("--leader-only", dest="spread", action="store_false", help="send every write to the leader")
     p.add_argument("--generator", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
     p.add_argument("--out", default="bench/results/write_throughput.json")
-    args = p.parse_args()
-    result = asyncio.run(main_async(args))
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2)
-    print(f"wrote {args.out}")
+    finish(p.parse_args(), main_async)
 
 
 if __name__ == "__main__":

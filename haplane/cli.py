@@ -844,52 +844,23 @@ def lazy(module: str, function: str) -> Runner:
     return run
 
 
-def lazy_options(module: str, fallback: Callable[[argparse.ArgumentParser], None]
-                 ) -> Callable[[argparse.ArgumentParser], None]:
-    """Options from ``module.add_arguments(parser)``, or ``fallback`` until that exists."""
+def lazy_options(module: str) -> Callable[[argparse.ArgumentParser], None]:
+    """Options from ``module.add_arguments(parser)``, imported only when that subcommand runs."""
     def configure(p: argparse.ArgumentParser) -> None:
-        try:
-            add = importlib.import_module(module).add_arguments
-        except (ImportError, AttributeError):
-            fallback(p)
-            return
-        add(p)
+        importlib.import_module(module).add_arguments(p)
     return configure
 
 
-def _server_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--name", required=True, help="this replica's name")
-    p.add_argument("--raft", required=True, metavar="HOST:PORT", help="this replica's Raft address")
-    p.add_argument("--peers", default="", metavar="HOST:PORT,...", help="the other replicas' Raft addresses")
-    p.add_argument("--http", required=True, metavar="HOST:PORT", help="where the HTTP API listens")
-    p.add_argument("--data-dir", required=True, help="journal and dump live here")
-    p.add_argument("--cluster-secret-file", required=True, help="file holding the shared Raft secret")
-    p.add_argument("--tokens-file", required=True, help="TOKEN,USER,ROLE per line")
-
-
-def _no_options(p: argparse.ArgumentParser) -> None:
-    pass
-
-
-def _up_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--replicas", type=int, default=3, help="API/Raft replicas (default 3)")
-    p.add_argument("--agents", type=int, default=2, help="node agents (default 2)")
-    p.add_argument("--runtime", choices=["process", "docker", "hollow"], default="process",
-                   help="container runtime of the agents (default process)")
-    p.add_argument("--data-dir", default=".haplane", help="state directory (default .haplane)")
-    p.add_argument("--base-port", type=int, default=7000, help="first port used (default 7000)")
-
-
-subcommand("server", "Run one API/Raft replica", lazy_options("haplane.server", _server_options),
+subcommand("server", "Run one API/Raft replica", lazy_options("haplane.server"),
            lazy=True)(lazy("haplane.server", "main_server"))
 subcommand("up", "Start a local cluster (replicas + agents) in the foreground",
-           lazy_options("haplane.up", _up_options), lazy=True)(lazy("haplane.up", "main_up"))
+           lazy_options("haplane.up"), lazy=True)(lazy("haplane.up", "main_up"))
 subcommand("snapshot", "Save a consistent snapshot of the store, or seed a new replica with one",
-           lazy_options("haplane.snapshot", _no_options), lazy=True)(lazy("haplane.snapshot", "main_snapshot"))
+           lazy_options("haplane.snapshot"), lazy=True)(lazy("haplane.snapshot", "main_snapshot"))
 subcommand("certs", "Generate a CA and server certificates for the API (TLS)",
-           lazy_options("haplane.certs", _no_options), lazy=True)(lazy("haplane.certs", "main_certs"))
+           lazy_options("haplane.certs"), lazy=True)(lazy("haplane.certs", "main_certs"))
 subcommand("chaos", "Break a local cluster on purpose and check nothing is lost (chaos harness)",
-           lazy_options("chaos.cli", _no_options), lazy=True)(lazy("chaos.cli", "main"))
+           lazy_options("chaos.cli"), lazy=True)(lazy("chaos.cli", "main"))
 
 
 from haplane import cli_workloads  # noqa: E402,F401 - registers scale, rollout, cordon, drain, describe
