@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -21,14 +22,21 @@ def make_cluster(tmp_path, **kwargs) -> LocalCluster:  # noqa: ANN001
     return lc
 
 
-@pytest.fixture
-def cluster(tmp_path) -> Iterator[LocalCluster]:  # noqa: ANN001
-    lc = make_cluster(tmp_path)
+@contextlib.contextmanager
+def running_cluster(path, **kwargs) -> Iterator[LocalCluster]:  # noqa: ANN001, ANN003
+    """A started cluster with an elected leader, stopped on exit."""
+    lc = make_cluster(path, **kwargs)
     try:
         lc.wait_ready(timeout=60)
         yield lc
     finally:
         lc.stop_all()
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Iterator[LocalCluster]:  # noqa: ANN001
+    with running_cluster(tmp_path) as lc:
+        yield lc
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from haplane.localcluster import LocalCluster
-from tests.integration.conftest import make_cluster
+from tests.integration.conftest import running_cluster
 
 CM = "/api/v1/namespaces/default/configmaps"
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
@@ -17,12 +17,8 @@ DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
 
 @pytest.fixture(scope="module")
 def api_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    lc = make_cluster(tmp_path_factory.mktemp("api"))
-    try:
-        lc.wait_ready(timeout=60)
+    with running_cluster(tmp_path_factory.mktemp("api")) as lc:
         yield lc
-    finally:
-        lc.stop_all()
 
 
 async def call(lc: LocalCluster, method: str, path: str, *, role: str | None = "admin", body: object = None,

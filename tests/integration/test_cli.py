@@ -10,19 +10,15 @@ from collections.abc import Iterator
 import pytest
 
 from haplane.localcluster import LocalCluster
-from tests.integration.conftest import make_cluster
+from tests.integration.conftest import running_cluster
 
 MANIFESTS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "manifests")
 
 
 @pytest.fixture(scope="module")
 def cli_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    lc = make_cluster(tmp_path_factory.mktemp("cli"))
-    try:
-        lc.wait_ready(timeout=60)
+    with running_cluster(tmp_path_factory.mktemp("cli")) as lc:
         yield lc
-    finally:
-        lc.stop_all()
 
 
 def haplane(lc: LocalCluster, *args: str, ok: bool = True) -> subprocess.CompletedProcess:

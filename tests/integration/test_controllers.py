@@ -16,7 +16,7 @@ import pytest
 
 from haplane.client import Client
 from haplane.localcluster import LocalCluster
-from tests.integration.conftest import make_cluster
+from tests.integration.conftest import make_cluster, running_cluster
 
 TIMEOUT = 60.0  # a generous safety net; speed is measured in bench/
 
@@ -71,12 +71,8 @@ async def running_pods(c: Client, app: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def three_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    lc = make_cluster(tmp_path_factory.mktemp("ctl"), agents=3, runtime="process")
-    try:
-        lc.wait_ready(timeout=60)
+    with running_cluster(tmp_path_factory.mktemp("ctl"), agents=3, runtime="process") as lc:
         yield lc
-    finally:
-        lc.stop_all()
 
 
 @pytest.fixture

@@ -17,19 +17,15 @@ from collections.abc import Iterator
 import pytest
 
 from haplane.localcluster import LocalCluster
-from tests.integration.conftest import make_cluster
+from tests.integration.conftest import running_cluster
 
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 
 
 @pytest.fixture(scope="module")
 def fuzz_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    lc = make_cluster(tmp_path_factory.mktemp("fuzz"))
-    try:
-        lc.wait_ready(timeout=60)
+    with running_cluster(tmp_path_factory.mktemp("fuzz")) as lc:
         yield lc
-    finally:
-        lc.stop_all()
 
 
 def without_watch(doc: dict) -> dict:

@@ -17,7 +17,7 @@ import pytest
 
 from haplane.client import Client
 from haplane.localcluster import LocalCluster
-from tests.integration.conftest import make_cluster
+from tests.integration.conftest import running_cluster
 from tests.integration.test_controllers import eventually
 
 SERVICE_PORT = 18080
@@ -90,12 +90,8 @@ class Stream:
 
 @pytest.fixture(scope="module", params=["process", "docker"])
 def svc_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    lc = make_cluster(tmp_path_factory.mktemp(f"svc-{request.param}"), agents=3, runtime=request.param)
-    try:
-        lc.wait_ready(timeout=60)
+    with running_cluster(tmp_path_factory.mktemp(f"svc-{request.param}"), agents=3, runtime=request.param) as lc:
         yield lc
-    finally:
-        lc.stop_all()
 
 
 @pytest.fixture
