@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from haplane.cli_workloads import update_with_retry
 from haplane.client import Client
 from haplane.localcluster import LocalCluster
 from tests.integration.conftest import make_cluster, running_cluster
@@ -121,11 +122,13 @@ async def test_rolling_update_and_rollback(c3: Client) -> None:
     await c3.create(deployment("roll", 3, marker))
     first = await eventually("3 running pods", lambda: _exactly(c3, "roll", 3))
     first_hash = {p["metadata"]["labels"]["pod-template-hash"] for p in first}
-    dep = await c3.get("Deployment", "roll")
-    template = dep["spec"]["template"]
-    template["spec"]["containers"][0]["image"] = "busybox:v2"
-    template["spec"]["containers"][0]["env"] = [{"name": "VERSION", "value": "2"}]
-    await c3.update(dep)
+    def new_image(dep: dict) -> dict:
+        container = dep["spec"]["template"]["spec"]["containers"][0]
+        container["image"] = "busybox:v2"
+        container["env"] = [{"name": "VERSION", "value": "2"}]
+        return dep
+    # The controller writes the Deployment too (status, revision): read-modify-write with retry.
+    await update_with_retry(c3, "Deployment", "roll", "default", new_image)
     peak = 0
 
     async def rolled() -> list[dict] | None:
@@ -140,9 +143,9 @@ async def test_rolling_update_and_rollback(c3: Client) -> None:
     assert peak <= 4, f"maxSurge=1: never more than 4 pods, saw {peak}"
     history = await c3.get("ConfigMap", "roll-history")
     assert sorted(history["data"]) == ["1", "2"]
-    dep = await c3.get("Deployment", "roll")
-    dep["spec"]["template"] = json.loads(history["data"]["1"])["template"]
-    await c3.update(dep)
+    old_template = json.loads(history["data"]["1"])["template"]
+    await update_with_retry(c3, "Deployment", "roll", "default",
+                            lambda dep: dict(dep, spec=dict(dep["spec"], template=old_template)))
 
     async def back() -> list[dict] | None:
         done = await _exactly(c3, "roll", 3)

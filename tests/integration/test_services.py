@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import pytest
 
+from haplane.cli_workloads import update_with_retry
 from haplane.client import Client
 from haplane.localcluster import LocalCluster
 from tests.integration.conftest import running_cluster
@@ -152,9 +153,10 @@ async def test_rolling_update_under_load(svc) -> None:  # noqa: ANN001
     await deploy(lc, c, marker, 3)
     stream = Stream(proxy_url(lc, "n2")).start()
     await asyncio.sleep(2)
-    dep = await c.get("Deployment", "web")
-    dep["spec"]["template"]["metadata"]["annotations"] = {"restartedAt": str(time.time())}
-    await c.update(dep)
+    def restart(dep: dict) -> dict:
+        dep["spec"]["template"]["metadata"]["annotations"] = {"restartedAt": str(time.time())}
+        return dep
+    await update_with_retry(c, "Deployment", "web", "default", restart)
 
     async def rolled() -> bool:
         d = await c.get("Deployment", "web")
