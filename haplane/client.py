@@ -191,6 +191,11 @@ class Client:
         if self._session is None or self._session.closed:
             # limit=0: watches each hold a connection; the pool must not starve requests.
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            # aiohttp silently re-sends an idempotent request once on a fresh connection when a
+            # kept-alive one breaks; if the first copy reached a replica that then died, the
+            # re-send's "connection refused" would be misread as "never sent". The client does
+            # its own retries, with the request id: turn aiohttp's off (found by the chaos harness).
+            self._session._retry_connection = False  # noqa: SLF001 - no public switch exists
         return self._session
 
     @property

@@ -1,0 +1,113 @@
+"""``haplane chaos list`` and ``haplane chaos run [SCENARIO ...]``.
+
+``run`` starts a fresh cluster per scenario, prints progress as it goes, writes a report
+(``--report DIR``: summary.json, index.html, histories) and exits 0 only if every scenario
+passed. Imported only when ``haplane chaos`` runs (the CLI registers it lazily).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from datetime import UTC, datetime
+
+from chaos.runner import RunOptions, ScenarioResult, run_scenario
+from chaos.scenarios import all_scenarios
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="chaos_command", metavar="ACTION")
+    sub.required = True
+    sub.add_parser("list", help="the scenarios, their bounds, and which run in `make test`")
+    run = sub.add_parser("run", help="run scenarios against a fresh local cluster each")
+    run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                     help="scenarios to run (default: all); 'quick' = the `make test` subset")
+    run.add_argument("--replicas", type=int, choices=[3, 5], default=3, help="replicas per cluster (default 3)")
+    run.add_argument("--duration", type=float, help="seconds of fault phase (default: per scenario)")
+    run.add_argument("--seed", type=int, help="random seed (default: random, printed)")
+    run.add_argument("--report", metavar="DIR", help="write summary.json, index.html and histories here")
+    run.add_argument("--work-dir", metavar="DIR", help="cluster data dirs (default: a temp dir; failed runs kept)")
+    run.add_argument("--base-port", type=int, default=11000, help="first port of the clusters (default 11000)")
+    run.add_argument("--keep", action="store_true", help="keep data dirs and replica logs of passing runs too")
+    run.add_argument("--compaction-entries", type=int, default=500, metavar="N",
+                     help="Raft log compaction threshold, small so snapshots happen within a run "
+                          "(default 500; 0 = the server's default)")
+    run.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                     help="extra environment of the replicas, e.g. HAPLANE_RAFT_ELECTION_MIN=0.3 (repeatable)")
+    run.add_argument("--unsafe-local-reads", action="store_true",
+                     help="TEST ONLY: replicas serve reads from local state; the checker must fail the run")
+
+
+def main(args: argparse.Namespace) -> int:
+    scenarios = all_scenarios()
+    if args.chaos_command == "list":
+        print(f"{'SCENARIO':28} {'QUICK':5} {'DURATION':>8} {'RECOVERY':>8} {'CONVERGE':>8}  SUMMARY")
+        for s in scenarios.values():
+            print(f"{s.name:28} {'yes' if s.quick else '':5} {s.duration:7g}s {s.write_recovery:7g}s "
+                  f"{s.converge:7g}s  {s.summary}")
+        return 0
+    wanted: list[str] = []
+    for name in args.scenarios or list(scenarios):
+        if name == "quick":
+            wanted += [s.name for s in scenarios.values() if s.quick]
+        elif name in scenarios:
+            wanted.append(name)
+        else:
+            print(f"error: unknown scenario {name!r}; see `haplane chaos list`", file=sys.stderr)
+            return 2
+    env: dict[str, str] = {}
+    for item in args.env:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"error: --env expects KEY=VALUE, got {item!r}", file=sys.stderr)
+            return 2
+        env[key] = value
+    opts = RunOptions(env=env, replicas=args.replicas, duration=args.duration, seed=args.seed, base_port=args.base_port,
+                      work_dir=args.work_dir, keep_data=args.keep, unsafe_local_reads=args.unsafe_local_reads,
+                      compaction_entries=args.compaction_entries or None)
+    return asyncio.run(_run(wanted, opts, args.report))
+
+
+def _progress(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _run(names: list[str], opts: RunOptions, report_dir: str | None) -> int:
+    import random
+
+    if opts.seed is None:
+        opts.seed = random.randrange(2**31)
+    scenarios = all_scenarios()
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t0 = time.monotonic()
+    results: list[ScenarioResult] = []
+    print(f"haplane chaos: {len(names)} scenario(s), {opts.replicas} replicas, seed {opts.seed}", flush=True)
+    for i, name in enumerate(names, 1):
+        print(f"[{i}/{len(names)}] {name}", flush=True)
+        r = await run_scenario(scenarios[name], opts, _progress)
+        results.append(r)
+        for v in r.verdicts:
+            mark = {True: "ok  ", False: "FAIL", None: "??  "}[v.ok]
+            print(f"    {mark} {v.name}: {v.summary}", flush=True)
+            if v.ok is not True:
+                for line in v.details[:20]:
+                    print(f"         {line}", flush=True)
+        verdict = "PASS" if r.ok else "FAIL"
+        print(f"  => {name}: {verdict} in {r.wall_s:.1f}s"
+              + (f" (data kept in {r.data_dir})" if r.data_dir else ""), flush=True)
+    wall = time.monotonic() - t0
+    passed = sum(r.ok for r in results)
+    print(f"haplane chaos: {passed}/{len(results)} passed in {wall:.1f}s (seed {opts.seed})", flush=True)
+    if report_dir:
+        from chaos.report import write_report
+
+        meta = {"started": started, "wall_s": round(wall, 1), "replicas": opts.replicas, "seed": opts.seed,
+                "duration": opts.duration, "unsafe_local_reads": opts.unsafe_local_reads,
+                "compaction_entries": opts.compaction_entries, "env": opts.env,
+                "scenarios_run": names}
+        page = write_report(report_dir, results, meta)
+        print(f"report: {os.path.abspath(page)}", flush=True)
+    return 0 if passed == len(results) else 1

@@ -1,0 +1,282 @@
+"""The cluster under test: real replica processes, real signals, real lost messages.
+
+:class:`ChaosCluster` wraps :class:`haplane.localcluster.LocalCluster` and gives every replica
+its own fault-rules file (``HAPLANE_FAULT_FILE``, read by
+:class:`haplane.store.faults.FaultyTransport`). It offers the mechanisms only — SIGKILL,
+SIGSTOP/SIGCONT, restart on the same data, wipe-and-replace, cutting and slowing Raft links —
+and knows nothing about which member to hit or why (that is :mod:`chaos.nemesis`).
+
+Contracts:
+
+* Every coroutine here keeps the event loop free: process signals and reaping run in a thread.
+* :meth:`set_links` returns only once every running, unpaused replica has *loaded* the new rules
+  (it writes ``<file>.applied``), so a fault's recorded start time is when it is in force.
+  A paused or dead replica loads them when it comes back, before it sends anything.
+* Link rules are symmetric: cutting A–B writes "drop B" into A's file and "drop A" into B's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from haplane.localcluster import LocalCluster, Member
+from haplane.store.faults import FAULT_FILE_ENV, FaultRules, read_applied, write_rules
+
+STATUS_TIMEOUT = 1.0
+APPLY_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class Link:
+    """Fault on the link between two replicas (unordered): loss probability and one-way delay."""
+
+    drop: float = 0.0
+    delay: float = 0.0
+
+
+class _FaultableCluster(LocalCluster):
+    """LocalCluster whose replicas each get their own fault file in the environment."""
+
+    def __init__(self, *args: Any, fault_dir: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fault_dir = fault_dir
+
+    def fault_file(self, name: str) -> str:
+        return os.path.join(self.fault_dir, f"{name}.json")
+
+    def start(self, name: str) -> Member:
+        if self.members[name].role != "replica":
+            return super().start(name)
+        shared = self.env
+        self.env = dict(shared, **{FAULT_FILE_ENV: self.fault_file(name)})
+        try:
+            return super().start(name)
+        finally:
+            self.env = shared
+
+
+class ChaosCluster:
+    """Replicas ``r1..rN`` on ``base_port`` (see LocalCluster's layout) with fault files."""
+
+    def __init__(self, data_dir: str, *, replicas: int = 3, base_port: int = 7400,
+                 env: dict[str, str] | None = None) -> None:
+        self.data_dir = os.path.abspath(data_dir)
+        self.fault_dir = os.path.join(self.data_dir, "faults")
+        self.lc = _FaultableCluster(self.data_dir, replicas=replicas, agents=0, base_port=base_port,
+                                    env=env, fault_dir=self.fault_dir)
+        self.names = [m.name for m in self.lc.replicas]
+        self.paused: set[str] = set()
+        self.links: dict[frozenset[str], Link] = {}
+        self._version = itertools.count(1)
+        self._session: aiohttp.ClientSession | None = None
+
+    # ----------------------------------------------------------------- layout
+    @property
+    def size(self) -> int:
+        return len(self.names)
+
+    @property
+    def quorum(self) -> int:
+        return self.size // 2 + 1
+
+    def url(self, name: str) -> str:
+        return str(self.lc.members[name].url)
+
+    def raft(self, name: str) -> str:
+        return str(self.lc.members[name].raft)
+
+    def name_of_raft(self, raft: str | None) -> str | None:
+        for m in self.lc.replicas:
+            if m.raft == raft:
+                return m.name
+        return None
+
+    @property
+    def admin_token(self) -> str:
+        return self.lc.admin_token
+
+    def alive(self, name: str) -> bool:
+        return self.lc.alive(name)
+
+    def running(self) -> list[str]:
+        """Replicas whose process exists and is not stopped."""
+        return [n for n in self.names if self.alive(n) and n not in self.paused]
+
+    def down(self) -> list[str]:
+        return [n for n in self.names if not self.alive(n)]
+
+    def log_path(self, name: str) -> str:
+        return self.lc.path(name, "log")
+
+    # ---------------------------------------------------------------- lifecycle
+    async def start(self, ready_timeout: float = 60.0) -> str:
+        """Start every replica with healthy fault files; return the leader's name once ready."""
+        os.makedirs(self.fault_dir, exist_ok=True)
+        for n in self.names:
+            write_rules(self.lc.fault_file(n), FaultRules(version=0))
+        await asyncio.to_thread(self.lc.start_all)
+        return await asyncio.to_thread(self.lc.wait_ready, ready_timeout)
+
+    async def close(self) -> None:
+        """Stop everything (SIGCONT first, so paused replicas can exit) and close the session."""
+        for n in list(self.paused):
+            self.lc.resume(n)
+        self.paused.clear()
+        await asyncio.to_thread(self.lc.stop_all)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL the replica and reap it."""
+        await asyncio.to_thread(self.lc.kill, name)
+        self.paused.discard(name)
+
+    async def restart(self, name: str) -> None:
+        """Start a dead replica again on its existing data (journal and dump)."""
+        if self.alive(name):
+            raise RuntimeError(f"{name} is running; kill it first")
+        await asyncio.to_thread(self.lc.start, name)
+
+    async def wipe_and_replace(self, name: str) -> None:
+        """Kill the replica, delete its data (journal, dump) and start an empty one at its address."""
+        await self.kill(name)
+        await asyncio.to_thread(self.lc.wipe, name)
+        await asyncio.to_thread(self.lc.start, name)
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP: the process is frozen mid-flight, its sockets stay open."""
+        self.lc.pause(name)
+        self.paused.add(name)
+
+    def resume(self, name: str) -> None:
+        self.lc.resume(name)
+        self.paused.discard(name)
+
+    # -------------------------------------------------------------------- links
+    def rules_for(self, name: str, links: dict[frozenset[str], Link], version: int) -> FaultRules:
+        """The rules file content for ``name`` given the link faults (pure)."""
+        drop: dict[str, float] = {}
+        delay: dict[str, float] = {}
+        for pair, link in links.items():
+            if name not in pair or len(pair) != 2:
+                continue
+            (other,) = pair - {name}
+            if link.drop > 0:
+                drop[self.raft(other)] = link.drop
+            if link.delay > 0:
+                delay[self.raft(other)] = link.delay
+        return FaultRules(drop=drop, delay=delay, version=version)
+
+    async def set_links(self, links: dict[frozenset[str], Link], timeout: float = APPLY_TIMEOUT) -> float:
+        """Put exactly these link faults in force; return the time they all were (monotonic).
+
+        Raises TimeoutError if a running replica does not load its rules within ``timeout``.
+        """
+        version = next(self._version)
+        self.links = {p: link for p, link in links.items() if link.drop > 0 or link.delay > 0}
+        for n in self.names:
+            write_rules(self.lc.fault_file(n), self.rules_for(n, self.links, version))
+        deadline = time.monotonic() + timeout
+        while True:
+            waiting = [n for n in self.running() if (read_applied(self.lc.fault_file(n)) or {}).get("version")
+                       != version]
+            if not waiting:
+                return time.monotonic()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"fault rules v{version} not loaded by {waiting} within {timeout}s")
+            await asyncio.sleep(0.02)
+
+    @staticmethod
+    def cut_between(groups: Iterable[Iterable[str]], link: Link = Link(drop=1.0)) -> dict[frozenset[str], Link]:
+        """Links that separate every pair of members in different groups (pure)."""
+        gs = [list(g) for g in groups]
+        out: dict[frozenset[str], Link] = {}
+        for i, a in enumerate(gs):
+            for b in gs[i + 1:]:
+                for x in a:
+                    for y in b:
+                        out[frozenset((x, y))] = link
+        return out
+
+    async def heal_links(self) -> float:
+        return await self.set_links({})
+
+    # ------------------------------------------------------------------- status
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=STATUS_TIMEOUT),
+                headers={"Authorization": f"Bearer {self.admin_token}"})
+        return self._session
+
+    async def status(self, name: str, with_hash: bool = False, timeout: float = STATUS_TIMEOUT
+                     ) -> dict[str, Any] | None:
+        """``/cluster/self`` of one replica, or None when it does not answer in time."""
+        if not self.alive(name) or name in self.paused:
+            return None
+        path = "/cluster/self?hash=1" if with_hash else "/cluster/self"
+        try:
+            async with self._http().get(self.url(name) + path,
+                                        timeout=aiohttp.ClientTimeout(total=timeout)) as r:
+                if r.status != 200:
+                    return None
+                return await r.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return None
+
+    async def statuses(self, with_hash: bool = False) -> dict[str, dict[str, Any] | None]:
+        got = await asyncio.gather(*(self.status(n, with_hash) for n in self.names))
+        return dict(zip(self.names, got, strict=True))
+
+    def agreed_leader(self, statuses: dict[str, dict[str, Any] | None]) -> str | None:
+        """The replica that says it leads and that a quorum of answering replicas follow (pure).
+
+        All of them must report the same term; None when there is no such replica.
+        """
+        for name, st in statuses.items():
+            if not st or st.get("role") != "leader":
+                continue
+            term, raft = st.get("term"), self.raft(name)
+            backers = [n for n, s in statuses.items() if s and s.get("leader") == raft and s.get("term") == term]
+            if len(backers) >= self.quorum:
+                return name
+        return None
+
+    async def wait_leader(self, timeout: float = 30.0, exclude: Iterable[str] = ()) -> tuple[str, float]:
+        """Wait for an agreed leader not in ``exclude``; return ``(name, time found)``."""
+        excluded = set(exclude)
+        deadline = time.monotonic() + timeout
+        while True:
+            leader = self.agreed_leader(await self.statuses())
+            if leader is not None and leader not in excluded:
+                return leader, time.monotonic()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no agreed leader (excluding {sorted(excluded)}) within {timeout}s")
+            await asyncio.sleep(0.1)
+
+    async def wait_converged(self, timeout: float, names: list[str] | None = None) -> tuple[float | None, dict]:
+        """Poll until the replicas (default: all) report one state hash.
+
+        Returns ``(seconds taken or None on timeout, last hashes seen)``. Hashes are compared
+        only when every named replica answered in the same poll.
+        """
+        names = names or self.names
+        t0 = time.monotonic()
+        seen: dict[str, Any] = {}
+        while True:
+            sts = await asyncio.gather(*(self.status(n, with_hash=True, timeout=3.0) for n in names))
+            seen = {n: (s or {}).get("stateHash") for n, s in zip(names, sts, strict=True)}
+            if None not in seen.values() and len(set(seen.values())) == 1:
+                return time.monotonic() - t0, seen
+            if time.monotonic() - t0 > timeout:
+                return None, seen
+            await asyncio.sleep(0.2)

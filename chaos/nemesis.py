@@ -1,0 +1,140 @@
+"""The nemesis: fault actions as a run sees them — chosen targets, recorded spans, recovery points.
+
+It drives :class:`chaos.cluster.ChaosCluster` and writes everything it does into the
+:class:`chaos.timeline.Timeline`: a span per fault (from the moment it is in force to the
+moment it is lifted), ``recovery`` marks (points after which the cluster must accept writes
+again within the scenario's bound) and :class:`chaos.invariants.QuietWindow` records (replicas
+that cannot reach a quorum and so must acknowledge nothing).
+
+Contract: :meth:`heal_all` always brings the cluster back to full health — every replica
+running and unpaused, every link healthy — whatever state a scenario left it in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+from chaos.cluster import ChaosCluster, Link
+from chaos.invariants import QuietWindow
+from chaos.timeline import Span, Timeline
+
+LEADER_TIMEOUT = 30.0
+
+
+class Nemesis:
+    def __init__(self, cluster: ChaosCluster, timeline: Timeline, rng: random.Random) -> None:
+        self.cluster, self.timeline, self.rng = cluster, timeline, rng
+        self.quiet: list[QuietWindow] = []
+        self.outages: list[tuple[float, float]] = []
+        self._links_span: Span | None = None
+        self.figures: dict[str, list[float]] = {}
+
+    def figure(self, name: str, value: float) -> None:
+        """Record a measured duration (reported with the scenario's results)."""
+        self.figures.setdefault(name, []).append(round(value, 3))
+
+    # ------------------------------------------------------------------ targets
+    async def leader(self, exclude: tuple[str, ...] = (), timeout: float = LEADER_TIMEOUT) -> str:
+        """The agreed leader (a quorum follows it), waiting for one if need be."""
+        name, _ = await self.cluster.wait_leader(timeout, exclude)
+        return name
+
+    async def followers(self) -> list[str]:
+        leader = await self.leader()
+        return [n for n in self.cluster.names if n != leader]
+
+    def recovery_point(self, label: str, at: float | None = None) -> None:
+        """From ``at`` on, the cluster must accept a write within the scenario's bound."""
+        self.timeline.mark("recovery", label, at=at)
+
+    async def new_leader_after(self, old: str, since: float, label: str) -> str:
+        """Wait for a leader other than ``old``; record the election time as a figure."""
+        name, found = await self.cluster.wait_leader(LEADER_TIMEOUT, exclude=(old,))
+        self.figure("election_s", found - since)
+        self.timeline.mark("note", f"{label}: {name} leads, {found - since:.2f}s after")
+        return name
+
+    # ---------------------------------------------------------------- processes
+    async def kill(self, name: str) -> Span:
+        await self.cluster.kill(name)
+        return self.timeline.begin("kill", [name], f"SIGKILL {name}")
+
+    async def restart(self, name: str) -> float:
+        await self.cluster.restart(name)
+        t = time.monotonic()
+        for s in self.timeline.open_spans("kill", name) + self.timeline.open_spans("wipe", name):
+            self.timeline.end(s, t)
+        return t
+
+    async def pause(self, name: str) -> Span:
+        self.cluster.pause(name)
+        return self.timeline.begin("pause", [name], f"SIGSTOP {name}")
+
+    async def resume(self, name: str) -> float:
+        self.cluster.resume(name)
+        t = time.monotonic()
+        for s in self.timeline.open_spans("pause", name):
+            self.timeline.end(s, t)
+        return t
+
+    async def wipe_and_replace(self, name: str) -> Span:
+        """SIGKILL, delete the data, start empty at the same address (a replaced disk)."""
+        await self.cluster.kill(name)
+        span = self.timeline.begin("wipe", [name], f"wipe {name} and start it empty")
+        await asyncio.to_thread(self.cluster.lc.wipe, name)
+        await self.cluster.restart(name)
+        return span
+
+    # -------------------------------------------------------------------- links
+    async def set_links(self, links: dict[frozenset[str], Link], kind: str, detail: str) -> float:
+        t = await self.cluster.set_links(links)
+        if self._links_span is not None:
+            self.timeline.end(self._links_span, t)
+            self._links_span = None
+        if links:
+            targets = sorted({n for pair in links for n in pair})
+            self._links_span = self.timeline.begin(kind, targets, detail, at=t)
+        return t
+
+    async def partition(self, *groups: list[str]) -> float:
+        """Cut every link between members of different groups; returns when in force."""
+        detail = " | ".join(",".join(g) for g in groups)
+        return await self.set_links(ChaosCluster.cut_between(groups), "partition", detail)
+
+    async def bridge(self, left: list[str], bridge: list[str], right: list[str]) -> float:
+        """``left`` and ``right`` cannot talk; ``bridge`` talks to both."""
+        detail = f"{','.join(left)} | {','.join(right)}, bridged by {','.join(bridge)}"
+        return await self.set_links(ChaosCluster.cut_between([left, right]), "bridge", detail)
+
+    async def slow(self, name: str, delay: float, loss: float) -> float:
+        """Every link of ``name`` delays messages by ``delay`` s and loses ``loss`` of them."""
+        links = {frozenset((name, o)): Link(drop=loss, delay=delay) for o in self.cluster.names if o != name}
+        return await self.set_links(links, "slow", f"{name}: +{delay * 1000:.0f} ms, {loss:.0%} loss")
+
+    async def heal_links(self) -> float:
+        return await self.set_links({}, "heal", "")
+
+    def quiet_window(self, replicas: list[str], start: float, end: float, why: str) -> None:
+        self.quiet.append(QuietWindow(tuple(replicas), start, end, why))
+
+    def outage(self, start: float, end: float, why: str) -> None:
+        """Declare ``[start, end]`` a deliberate total outage (no quorum can exist): it does not
+        count against the scenario's availability bound."""
+        self.outages.append((start, end))
+        self.timeline.mark("note", f"deliberate outage of {end - start:.2f}s: {why}", at=start)
+
+    # --------------------------------------------------------------------- heal
+    async def heal_all(self) -> float:
+        """Resume, restart and reconnect everything; returns when all of it is done."""
+        for n in list(self.cluster.paused):
+            await self.resume(n)
+        for n in self.cluster.down():
+            await self.restart(n)
+        if self.cluster.links:
+            await self.heal_links()
+        t = time.monotonic()
+        for s in self.timeline.open_spans():
+            self.timeline.end(s, t)
+        return t

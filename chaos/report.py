@@ -1,0 +1,261 @@
+"""Run reports: ``summary.json`` plus one self-contained HTML page (inline CSS and SVG).
+
+Layout of a report directory::
+
+    summary.json            run options and, per scenario, verdicts and figures
+    index.html              the page: per scenario a timeline and each checker's verdict
+    <scenario>/history.jsonl    every register op (chaos.history format)
+    <scenario>/creates.jsonl    every create
+    <scenario>/timeline.json    faults, marks, replica samples
+
+The timeline (:func:`timeline_svg`) shows, against seconds since the run started: one band per
+replica coloured by its Raft role (leader bands carry their term), the faults in force above
+it, one row per client process with each op drawn from invocation to completion (green ok,
+red fail, grey unknown — an unknown op is drawn to its client timeout), acknowledged writes per
+second, and the recovery points as vertical lines. Rendering is pure: strings in, string out.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from chaos.runner import ScenarioResult
+from chaos.timeline import Sample
+
+W = 1100          # svg width
+LEFT = 90         # label gutter
+ROW = 14          # replica band height
+OP_ROW = 7        # client row height
+COLORS = {"ok": "#2e9d4a", "fail": "#d2413a", "unknown": "#9a9a9a"}
+FAULT_COLORS = {"kill": "#b3261e", "wipe": "#6d1b7b", "pause": "#7b5ea7", "partition": "#e07b00",
+                "bridge": "#c49000", "slow": "#2a7ab0"}
+TERM_COLORS = ["#1f5fa8", "#0f8b8d", "#7a4fb0", "#b0513a", "#3c7d22", "#a03a72", "#2a4d8f", "#b08a1f"]
+
+
+def _esc(s: Any) -> str:
+    return html.escape(str(s), quote=True)
+
+
+class _Scale:
+    def __init__(self, t0: float, t1: float) -> None:
+        self.t0, self.t1 = t0, max(t1, t0 + 1.0)
+
+    def x(self, t: float) -> float:
+        return LEFT + (W - LEFT - 10) * (min(max(t, self.t0), self.t1) - self.t0) / (self.t1 - self.t0)
+
+
+def _role_segments(samples: list[Sample], end: float) -> list[tuple[float, float, str, int | None]]:
+    """Consecutive samples of one replica merged into ``(start, end, state, term)`` runs."""
+    out: list[tuple[float, float, str, int | None]] = []
+    for i, s in enumerate(samples):
+        state = (s.role or "?") if s.up else "down"
+        term = s.term if state == "leader" else None
+        nxt = samples[i + 1].t if i + 1 < len(samples) else end
+        if out and out[-1][2] == state and out[-1][3] == term:
+            out[-1] = (out[-1][0], nxt, state, term)
+        else:
+            out.append((s.t, nxt, state, term))
+    return out
+
+
+def timeline_svg(r: ScenarioResult, client_timeout: float = 2.5) -> str:
+    tl = r.timeline
+    times = [op.complete_t or op.invoke_t for op in r.history.ops] + [s.t for s in tl.samples] + \
+        [m.t for m in tl.marks] + [tl.t0 + 1]
+    sc = _Scale(tl.t0, max(times))
+    names = sorted({s.name for s in tl.samples} | {n for n in r.pinned.values() if n != "*"})
+    procs = sorted({op.process for op in r.history.ops} | {c.process for c in r.creates})
+    parts: list[str] = []
+    y = 20
+    # axis
+    span = sc.t1 - sc.t0
+    step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600) if span / s <= 14)
+    ticks = "".join(
+        f'<line x1="{sc.x(tl.t0 + t):.1f}" y1="14" x2="{sc.x(tl.t0 + t):.1f}" y2="{{H}}" class="grid"/>'
+        f'<text x="{sc.x(tl.t0 + t):.1f}" y="11" class="tick">{t:g}s</text>'
+        for t in range(0, int(span) + 1, step))
+    parts.append(ticks)
+    # faults
+    fault_rows: dict[str, int] = {}
+    for s in tl.spans:
+        if s.kind in ("heal",):
+            continue
+        key = s.kind + ":" + ",".join(s.targets)
+        fault_rows.setdefault(key, len(fault_rows))
+    for s in tl.spans:
+        key = s.kind + ":" + ",".join(s.targets)
+        if key not in fault_rows:
+            continue
+        fy = y + fault_rows[key] * 12
+        x1, x2 = sc.x(s.start), sc.x(s.end if s.end is not None else sc.t1)
+        color = FAULT_COLORS.get(s.kind, "#444")
+        label = _esc(s.detail[:70])
+        inside = (x2 - x1) > 5.2 * len(s.detail[:70]) + 6
+        parts.append(f'<rect x="{x1:.1f}" y="{fy}" width="{max(2.0, x2 - x1):.1f}" height="10" fill="{color}" '
+                     f'opacity="0.85"><title>{_esc(s.kind)} {_esc(s.detail)}: +{s.start - tl.t0:.2f}s → '
+                     f'{"+%.2fs" % (s.end - tl.t0) if s.end else "end"}</title></rect>'
+                     + (f'<text x="{x1 + 3:.1f}" y="{fy + 8}" class="flabel">{label}</text>' if inside else
+                        f'<text x="{x2 + 3:.1f}" y="{fy + 8}" class="flabel" fill="{color}" style="fill:{color}">'
+                        f'{label}</text>'))
+    y += max(1, len(fault_rows)) * 12 + 8
+    parts.append(f'<text x="4" y="{y - 10}" class="lab">faults</text>')
+    # replica role bands
+    for name in names:
+        samples = sorted((s for s in tl.samples if s.name == name), key=lambda s: s.t)
+        parts.append(f'<text x="4" y="{y + 11}" class="lab">{_esc(name)}</text>')
+        for t1, t2, state, term in _role_segments(samples, sc.t1):
+            x1, x2 = sc.x(t1), sc.x(t2)
+            if state == "leader":
+                fill = TERM_COLORS[(term or 0) % len(TERM_COLORS)]
+            else:
+                fill = {"follower": "#d9dee5", "candidate": "#f2c94c", "down": "#3b3b3b"}.get(state, "#eeeeee")
+            label = f"{state}" + (f" term {term}" if term is not None else "")
+            parts.append(f'<rect x="{x1:.1f}" y="{y}" width="{max(0.5, x2 - x1):.1f}" height="{ROW}" fill="{fill}">'
+                         f'<title>{_esc(name)}: {_esc(label)} +{t1 - tl.t0:.2f}s → +{t2 - tl.t0:.2f}s</title></rect>')
+            if state == "leader" and x2 - x1 > 40:
+                parts.append(f'<text x="{x1 + 3:.1f}" y="{y + 11}" class="term">leader t{term}</text>')
+        y += ROW + 3
+    y += 6
+    # operations: one row per process, one path per result
+    ops_by_proc: dict[int, list[tuple[float, float | None, str, str]]] = {}
+    for op in r.history.ops:
+        ops_by_proc.setdefault(op.process, []).append((op.invoke_t, op.complete_t, op.result, op.f))
+    for c in r.creates:
+        ops_by_proc.setdefault(c.process, []).append((c.invoke_t, c.complete_t, c.result, "create"))
+    parts.append(f'<text x="4" y="{y + 8}" class="lab">ops</text>')
+    for p in procs:
+        pinned = r.pinned.get(p, "?")
+        paths: dict[str, list[str]] = {"ok": [], "fail": [], "unknown": []}
+        for t1, t2, res, _f in ops_by_proc.get(p, []):
+            end = t2 if t2 is not None else t1 + client_timeout
+            x1, x2 = sc.x(t1), sc.x(end)
+            paths.setdefault(res, []).append(f"M{x1:.1f} {y + OP_ROW / 2:.1f}h{max(0.6, x2 - x1):.1f}")
+        for res, segs in paths.items():
+            if segs:
+                parts.append(f'<path d="{"".join(segs)}" stroke="{COLORS.get(res, "#000")}" stroke-width="{OP_ROW - 1}"'
+                             f' fill="none"><title>process {p} → {_esc(pinned)}: {len(segs)} {res}</title></path>')
+        parts.append(f'<text x="{LEFT - 4}" y="{y + OP_ROW}" class="plab">p{p}→{_esc(pinned)}</text>')
+        y += OP_ROW + 1
+    y += 8
+    # acknowledged writes per second
+    buckets: dict[int, int] = {}
+    for op in r.history.ops:
+        if op.f != "read" and op.result == "ok" and op.complete_t is not None:
+            b = int((op.complete_t - tl.t0) * 2)
+            buckets[b] = buckets.get(b, 0) + 1
+    peak = max(buckets.values(), default=1)
+    hbar = 30
+    parts.append(f'<text x="4" y="{y + 18}" class="lab">writes/s</text>')
+    for b, n in buckets.items():
+        x1, x2 = sc.x(tl.t0 + b / 2), sc.x(tl.t0 + (b + 1) / 2)
+        h = hbar * n / peak
+        parts.append(f'<rect x="{x1:.1f}" y="{y + hbar - h:.1f}" width="{max(0.5, x2 - x1 - 0.5):.1f}" '
+                     f'height="{h:.1f}" fill="#2e9d4a"><title>+{b / 2:.1f}s: {n * 2} acked writes/s</title></rect>')
+    y += hbar + 10
+    # marks
+    for m in tl.marks:
+        if m.kind not in ("recovery", "error"):
+            continue
+        x = sc.x(m.t)
+        cls = "rec" if m.kind == "recovery" else "err"
+        parts.append(f'<line x1="{x:.1f}" y1="16" x2="{x:.1f}" y2="{y}" class="{cls}">'
+                     f'<title>{_esc(m.kind)}: {_esc(m.detail)} (+{m.t - tl.t0:.2f}s)</title></line>')
+    height = y + 6
+    body = "".join(parts).replace("{H}", str(height))
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}">'
+            f'{body}</svg>')
+
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;max-width:1160px}
+h1{font-size:22px}h2{font-size:18px;margin-top:36px;border-top:1px solid #ccc;padding-top:16px}
+.pass{color:#fff;background:#2e9d4a;padding:1px 8px;border-radius:4px;font-weight:600}
+.fail{color:#fff;background:#d2413a;padding:1px 8px;border-radius:4px;font-weight:600}
+.undecided{color:#fff;background:#b08a1f;padding:1px 8px;border-radius:4px;font-weight:600}
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;vertical-align:top;text-align:left}
+pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px;max-height:400px}
+svg text{font:10px system-ui,sans-serif}.lab{font-weight:600;fill:#333}.tick{fill:#666;text-anchor:middle}
+.plab{fill:#666;text-anchor:end;font-size:7px}.flabel{fill:#fff;font-size:9px}.term{fill:#fff;font-size:9px}
+.grid{stroke:#eee}.rec{stroke:#1f5fa8;stroke-dasharray:4 3;stroke-width:1.5}.err{stroke:#d2413a;stroke-width:2}
+.legend span{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px;vertical-align:middle}
+"""
+
+
+def _badge(ok: bool | None) -> str:
+    return {True: '<span class="pass">PASS</span>', False: '<span class="fail">FAIL</span>',
+            None: '<span class="undecided">UNDECIDED</span>'}[ok]
+
+
+def _legend() -> str:
+    items = [("#1f5fa8", "leader (colour = term)"), ("#d9dee5", "follower"), ("#f2c94c", "candidate"),
+             ("#3b3b3b", "down / paused / silent"), (COLORS["ok"], "op ok"), (COLORS["fail"], "op fail"),
+             (COLORS["unknown"], "op unknown")] + [(c, k) for k, c in FAULT_COLORS.items()]
+    return '<p class="legend">' + "".join(f'<span style="background:{c}"></span>{_esc(t)}' for c, t in items) + \
+        ' — dashed blue lines: recovery points; red lines: harness errors</p>'
+
+
+def render_html(results: Iterable[ScenarioResult], meta: dict[str, Any]) -> str:
+    results = list(results)
+    ok = all(r.ok for r in results)
+    rows = "".join(
+        f'<tr><td><a href="#{_esc(r.scenario)}">{_esc(r.scenario)}</a></td><td>{_badge(r.ok)}</td>'
+        f'<td>{r.wall_s:.1f}s</td><td>{_esc(_fmt_list(r.figures.get("write_recovery_s")))}</td>'
+        f'<td>{_esc(r.figures.get("converge_s"))}</td></tr>' for r in results)
+    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>haplane chaos report</title>"
+           f"<style>{_CSS}</style></head><body>",
+           f"<h1>haplane chaos run {_badge(ok)}</h1>",
+           f"<p>{_esc(json.dumps(meta, sort_keys=True))}</p>",
+           "<table><tr><th>scenario</th><th>verdict</th><th>wall</th><th>write recovery (s)</th>"
+           f"<th>converge (s)</th></tr>{rows}</table>", _legend()]
+    for r in results:
+        out.append(f'<h2 id="{_esc(r.scenario)}">{_esc(r.scenario)} {_badge(r.ok)}</h2>')
+        out.append(f"<p>{_esc(r.summary)}. {r.replicas} replicas, fault phase {r.duration:g}s, seed {r.seed}, "
+                   f"wall {r.wall_s:.1f}s.</p>")
+        if r.error:
+            out.append(f"<p><b>harness error:</b> {_esc(r.error)}</p>")
+        out.append(timeline_svg(r))
+        out.append("<table><tr><th>check</th><th>verdict</th><th>summary</th></tr>")
+        for v in r.verdicts:
+            det = ""
+            if v.details:
+                det = f"<details><summary>details</summary><pre>{_esc(chr(10).join(v.details))}</pre></details>"
+            out.append(f"<tr><td>{_esc(v.name)}</td><td>{_badge(v.ok)}</td><td>{_esc(v.summary)}{det}</td></tr>")
+        out.append("</table>")
+        out.append(f"<p>figures: <code>{_esc(json.dumps(r.figures))}</code></p>")
+        notes = [m for m in r.timeline.marks if m.kind in ("phase", "note", "error")]
+        if notes:
+            out.append("<details><summary>events</summary><pre>" + _esc("\n".join(
+                f"+{m.t - r.timeline.t0:7.2f}s {m.kind:6} {m.detail}" for m in notes)) + "</pre></details>")
+    out.append("</body></html>")
+    return "".join(out)
+
+
+def _fmt_list(xs: Any) -> str:
+    if not xs:
+        return "-"
+    return ", ".join("never" if x is None else f"{x:.2f}" for x in xs)
+
+
+def write_report(report_dir: str, results: list[ScenarioResult], meta: dict[str, Any]) -> str:
+    """Write the directory described in the module docstring; returns the HTML page's path."""
+    os.makedirs(report_dir, exist_ok=True)
+    for r in results:
+        d = os.path.join(report_dir, r.scenario)
+        os.makedirs(d, exist_ok=True)
+        r.history.to_jsonl(os.path.join(d, "history.jsonl"))
+        with open(os.path.join(d, "creates.jsonl"), "w", encoding="utf-8") as f:
+            for c in r.creates:
+                f.write(json.dumps(c.to_doc(), separators=(",", ":")) + "\n")
+        with open(os.path.join(d, "timeline.json"), "w", encoding="utf-8") as f:
+            json.dump(r.timeline.to_doc(), f)
+    summary = {"ok": all(r.ok for r in results), **meta, "scenarios": [r.to_doc() for r in results]}
+    with open(os.path.join(report_dir, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2, default=str)
+    page = os.path.join(report_dir, "index.html")
+    with open(page, "w", encoding="utf-8") as f:
+        f.write(render_html(results, meta))
+    return page

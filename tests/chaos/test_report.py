@@ -1,0 +1,64 @@
+"""The report renders a self-contained page and JSON from a synthetic run."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from chaos.history import History
+from chaos.invariants import Verdict
+from chaos.report import render_html, timeline_svg, write_report
+from chaos.runner import ScenarioResult
+from chaos.timeline import Sample, Timeline
+from chaos.workload import CreateRecord
+
+
+def synthetic() -> ScenarioResult:
+    tl = Timeline(t0=100.0)
+    for i in range(40):
+        t = 100.0 + i * 0.25
+        tl.samples.append(Sample(t, "r1", i < 20, "leader" if i < 20 else None, 1 if i < 20 else None, "r1"))
+        tl.samples.append(Sample(t, "r2", True, "leader" if i >= 24 else "follower", 2 if i >= 24 else 1,
+                                 "r2" if i >= 24 else "r1"))
+    span = tl.begin("kill", ["r1"], "SIGKILL r1", at=105.0)
+    tl.end(span, at=108.0)
+    tl.begin("partition", ["r2", "r3"], "r2 | r3", at=106.0)
+    tl.mark("recovery", "leader r1 killed", at=105.0)
+    tl.mark("error", "boom <script>", at=107.0)
+    h = History()
+    for i in range(30):
+        op = h.invoke(i % 3, "reg-0", "write", f"{i}", now=100.0 + i * 0.3)
+        h.complete(op, ["ok", "fail", "unknown"][i % 3], now=100.2 + i * 0.3)
+    creates = [CreateRecord(500, "r1", "obj-1", 101.0, 101.1, "ok"), CreateRecord(500, "r1", "obj-2", 102.0)]
+    verdicts = [Verdict("linearizable", True, "fine"), Verdict("write-recovery", False, "slow", ["detail <b>"])]
+    return ScenarioResult("kill-leader", "SIGKILL the leader", 7, 3, 10.0, False, verdicts,
+                          {"write_recovery_s": [1.5, None]}, 12.3, h, creates, tl,
+                          {0: "r1", 1: "r2", 2: "*", 500: "r1"}, None, "harness <error>")
+
+
+def test_svg_draws_roles_faults_ops_and_marks() -> None:
+    svg = timeline_svg(synthetic())
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert "leader t1" in svg or "term 1" in svg
+    assert "SIGKILL r1" in svg and "partition" in svg
+    assert all(color in svg for color in ("#2e9d4a", "#d2413a", "#9a9a9a"))  # ok / fail / unknown
+    assert 'class="rec"' in svg and 'class="err"' in svg
+    assert "<script>" not in svg  # escaped
+
+
+def test_page_is_self_contained_and_escaped() -> None:
+    page = render_html([synthetic()], {"seed": 7})
+    assert "<svg" in page and "FAIL" in page and "write-recovery" in page
+    assert not re.search(r'(src|href)="(https?:)?//', page)  # nothing fetched from elsewhere
+    assert "<b>" not in page.replace("<b>harness error:</b>", "") and "&lt;error&gt;" in page
+
+
+def test_write_report(tmp_path) -> None:  # noqa: ANN001
+    page = write_report(str(tmp_path), [synthetic()], {"seed": 7})
+    assert page.endswith("index.html")
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["ok"] is False and summary["scenarios"][0]["scenario"] == "kill-leader"
+    back = History.from_jsonl(tmp_path / "kill-leader" / "history.jsonl")
+    assert len(back.ops) == 30
+    assert len((tmp_path / "kill-leader" / "creates.jsonl").read_text().splitlines()) == 2
+    assert json.loads((tmp_path / "kill-leader" / "timeline.json").read_text())["spans"][0]["kind"] == "kill"
