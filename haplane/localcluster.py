@@ -86,7 +86,8 @@ class LocalCluster:
         if not os.path.exists(self.path("secret")):
             _write_private(self.path("secret"), secrets.token_urlsafe(32) + "\n")
         if not os.path.exists(self.path("tokens")):
-            lines = [f"{secrets.token_urlsafe(24)},{user},{role}"
+            # Hex: a token must never start with "-", or `--token TOKEN` reads as an option.
+            lines = [f"{secrets.token_hex(24)},{user},{role}"
                      for user, role in (("admin", "admin"), ("node", "node"), ("viewer", "viewer"))]
             _write_private(self.path("tokens"), "\n".join(lines) + "\n")
         self.admin_token = self.token("admin")
