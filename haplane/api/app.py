@@ -103,7 +103,10 @@ def make_app(replica: Replica) -> web.Application:
 
     async def readyz(request: web.Request) -> web.Response:
         st = replica.raft.status()
-        bootstrapped = replica.store.fsm.get("Namespace", "", "default") is not None
+        # Ready = bootstrap done: the default namespace and this replica's member record exist
+        # (so a readiness wait does not race the bootstrap's own writes).
+        bootstrapped = replica.store.fsm.get("Namespace", "", "default") is not None and \
+            replica.store.fsm.get(MEMBER_KIND, "", replica.name) is not None
         if st["leader"] is None or not replica.raft.ready or not bootstrapped:
             raise Unavailable(f"not ready: leader={st['leader']} caught-up={replica.raft.ready} "
                               f"bootstrapped={bootstrapped}")
