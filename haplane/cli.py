@@ -622,42 +622,40 @@ def _result_line(obj: dict, verb: str) -> str:
     return f"{output.resource_name(obj)} {verb}"
 
 
-@subcommand("apply", "Create or update resources from manifests", _configure_apply)
-async def cmd_apply(args: argparse.Namespace) -> int:
-    objs = read_manifests(args.filename)
+async def _each_manifest(args: argparse.Namespace, act: Callable[[Client, dict], Awaitable[str]]) -> int:
+    """Run ``act`` on every manifest object and print its result line; an API error on one object
+    is printed and the others go on (exit 1), a connection failure ends the command."""
     rc = 0
     async with make_client(args) as client:
-        for obj in objs:
+        for obj in read_manifests(args.filename):
             try:
-                verb = await apply_object(client, obj, args.namespace)
+                line = await act(client, obj)
             except errors.HaplaneError as e:
                 if isinstance(e, ConnectionFailed):
                     raise
                 print_error(e)
                 rc = 1
                 continue
-            _out(_result_line(_typed(dict(obj), _lookup(obj["kind"])), verb))
+            _out(line)
     return rc
+
+
+@subcommand("apply", "Create or update resources from manifests", _configure_apply)
+async def cmd_apply(args: argparse.Namespace) -> int:
+    async def apply(client: Client, obj: dict) -> str:
+        verb = await apply_object(client, obj, args.namespace)
+        return _result_line(_typed(dict(obj), _lookup(obj["kind"])), verb)
+    return await _each_manifest(args, apply)
 
 
 @subcommand("create", "Create resources from manifests", _configure_apply)
 async def cmd_create(args: argparse.Namespace) -> int:
-    objs = read_manifests(args.filename)
-    rc = 0
-    async with make_client(args) as client:
-        for obj in objs:
-            obj = copy.deepcopy(obj)
-            try:
-                _target(obj, args.namespace)
-                await client.create(obj)
-            except errors.HaplaneError as e:
-                if isinstance(e, ConnectionFailed):
-                    raise
-                print_error(e)
-                rc = 1
-                continue
-            _out(_result_line(obj, "created"))
-    return rc
+    async def create(client: Client, obj: dict) -> str:
+        obj = copy.deepcopy(obj)
+        _target(obj, args.namespace)
+        await client.create(obj)
+        return _result_line(obj, "created")
+    return await _each_manifest(args, create)
 
 
 def _configure_delete(p: argparse.ArgumentParser) -> None:
