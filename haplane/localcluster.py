@@ -5,7 +5,8 @@ harness. It knows the layout (ports, node addresses, secrets, tokens) and how to
 signal and restart processes; it knows nothing about faults beyond signals.
 
 Layout for ``base_port`` P: replica ``rI`` serves HTTP on P+I and Raft on P+100+I; agent
-``nI`` has the node address 127.0.1.I. Everything lives under ``data_dir``: ``secret``,
+``nI`` has the node address 127.0.1.I (``node_net`` moves it, so that clusters
+running side by side do not share node addresses). Everything lives under ``data_dir``: ``secret``,
 ``tokens``, ``client.json``, ``cluster.json``, ``rI/`` (journal, dump, log), ``nI/``.
 """
 
@@ -45,7 +46,7 @@ class Member:
 class LocalCluster:
     def __init__(self, data_dir: str, *, replicas: int = 3, agents: int = 0, runtime: str = "process",
                  base_port: int = 7000, python: str = sys.executable, env: dict[str, str] | None = None,
-                 hollow_count: int = 0, stop_on_exit: bool = True) -> None:
+                 hollow_count: int = 0, stop_on_exit: bool = True, node_net: str = "127.0.1") -> None:
         self.data_dir = os.path.abspath(data_dir)
         self.runtime = runtime
         self.hollow_count = hollow_count  # >0: each agent process runs this many hollow nodes
@@ -60,7 +61,7 @@ class LocalCluster:
             self.members[f"r{i}"] = Member("replica", f"r{i}", http=f"{HOST}:{base_port + i}",
                                            raft=f"{HOST}:{base_port + 100 + i}")
         for i in range(1, agents + 1):
-            self.members[f"n{i}"] = Member("agent", f"n{i}", address=f"127.0.1.{i}")
+            self.members[f"n{i}"] = Member("agent", f"n{i}", address=f"{node_net}.{i}")
         self.admin_token = ""
 
     # ------------------------------------------------------------- layout
