@@ -10,9 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 import time
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from chaos.runner import RunOptions, ScenarioResult, run_scenario
 from chaos.scenarios import all_scenarios
@@ -26,6 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("scenarios", nargs="*", metavar="SCENARIO",
                      help="scenarios to run (default: all); 'quick' = the `make test` subset")
     run.add_argument("--replicas", type=int, choices=[3, 5], default=3, help="replicas per cluster (default 3)")
+    run.add_argument("--agents", type=int, default=2, metavar="N",
+                     help="node agents of the worker scenarios (default 2, at least 2: pods must have "
+                          "somewhere to go); control-plane scenarios run none")
+    run.add_argument("--runtime", choices=["process", "docker", "hollow"], default="process",
+                     help="the agents' runtime (default process); worker scenarios refuse hollow, whose "
+                          "containers the harness cannot see")
     run.add_argument("--duration", type=float, help="seconds of fault phase (default: per scenario)")
     run.add_argument("--seed", type=int, help="random seed (default: random, printed)")
     run.add_argument("--report", metavar="DIR", help="write summary.json, index.html and histories here")
@@ -44,10 +53,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     scenarios = all_scenarios()
     if args.chaos_command == "list":
-        print(f"{'SCENARIO':28} {'QUICK':5} {'DURATION':>8} {'RECOVERY':>8} {'CONVERGE':>8}  SUMMARY")
+        print(f"{'SCENARIO':31} {'QUICK':5} {'DURATION':>8} {'RECOVERY':>8} {'CONVERGE':>8} {'PODS':>6}  SUMMARY")
         for s in scenarios.values():
-            print(f"{s.name:28} {'yes' if s.quick else '':5} {s.duration:7g}s {s.write_recovery:7g}s "
-                  f"{s.converge:7g}s  {s.summary}")
+            pods = f"{s.pod_recovery:5g}s" if s.workers else "     -"
+            print(f"{s.name:31} {'yes' if s.quick else '':5} {s.duration:7g}s {s.write_recovery:7g}s "
+                  f"{s.converge:7g}s {pods}  {s.summary}")
         return 0
     wanted: list[str] = []
     for name in args.scenarios or list(scenarios):
@@ -58,6 +68,17 @@ def main(args: argparse.Namespace) -> int:
         else:
             print(f"error: unknown scenario {name!r}; see `haplane chaos list`", file=sys.stderr)
             return 2
+    workers = [n for n in wanted if scenarios[n].workers]
+    if workers:
+        from chaos.runner import check_runtime
+
+        if args.agents < 2:
+            print("error: worker scenarios need --agents 2 or more (pods must have somewhere to go)",
+                  file=sys.stderr)
+            return 2
+        if why := check_runtime(args.runtime):
+            print(f"error: {', '.join(workers)}: {why}", file=sys.stderr)
+            return 2
     env: dict[str, str] = {}
     for item in args.env:
         key, sep, value = item.partition("=")
@@ -67,8 +88,23 @@ def main(args: argparse.Namespace) -> int:
         env[key] = value
     opts = RunOptions(env=env, replicas=args.replicas, duration=args.duration, seed=args.seed, base_port=args.base_port,
                       work_dir=args.work_dir, keep_data=args.keep, unsafe_local_reads=args.unsafe_local_reads,
-                      compaction_entries=args.compaction_entries or None)
-    return asyncio.run(_run(wanted, opts, args.report))
+                      compaction_entries=args.compaction_entries or None, agents=args.agents, runtime=args.runtime)
+    return asyncio.run(_cancel_on_sigterm(_run(wanted, opts, args.report)))
+
+
+async def _cancel_on_sigterm(main: Coroutine[Any, Any, int]) -> int:
+    """Run ``main``; SIGTERM cancels it like Ctrl-C does, so every cleanup (processes, iptables
+    rules, containers) runs on the way out."""
+    task = asyncio.ensure_future(main)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await task
+    except asyncio.CancelledError:
+        print("haplane chaos: interrupted; cleaned up", file=sys.stderr, flush=True)
+        return 130
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def _progress(text: str) -> None:
@@ -84,7 +120,9 @@ async def _run(names: list[str], opts: RunOptions, report_dir: str | None) -> in
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     t0 = time.monotonic()
     results: list[ScenarioResult] = []
-    print(f"haplane chaos: {len(names)} scenario(s), {opts.replicas} replicas, seed {opts.seed}", flush=True)
+    print(f"haplane chaos: {len(names)} scenario(s), {opts.replicas} replicas, seed {opts.seed}"
+          + (f"; worker scenarios: {opts.agents} {opts.runtime} agents"
+             if any(scenarios[n].workers for n in names) else ""), flush=True)
     for i, name in enumerate(names, 1):
         print(f"[{i}/{len(names)}] {name}", flush=True)
         r = await run_scenario(scenarios[name], opts, _progress)
@@ -105,6 +143,7 @@ async def _run(names: list[str], opts: RunOptions, report_dir: str | None) -> in
         from chaos.report import write_report
 
         meta = {"started": started, "wall_s": round(wall, 1), "replicas": opts.replicas, "seed": opts.seed,
+                "agents": opts.agents, "runtime": opts.runtime,
                 "duration": opts.duration, "unsafe_local_reads": opts.unsafe_local_reads,
                 "compaction_entries": opts.compaction_entries, "env": opts.env,
                 "scenarios_run": names}

@@ -6,6 +6,14 @@ its own fault-rules file (``HAPLANE_FAULT_FILE``, read by
 SIGSTOP/SIGCONT, restart on the same data, wipe-and-replace, cutting and slowing Raft links —
 and knows nothing about which member to hit or why (that is :mod:`chaos.nemesis`).
 
+With ``agents`` it also runs node agents ``n1..nN`` on the node network ``node_net`` (their
+own loopback addresses, so clusters side by side never share one), each talking to the API
+from its node address (``--source-address``). Worker mechanisms: SIGKILL and restart an agent,
+SIGKILL a node's containers (through a :class:`chaos.runtimes.RuntimeView`, which also says
+what really runs), and cut an agent off from every replica with dropped packets
+(:class:`chaos.agentcut.AgentCut`). :meth:`close` removes every cut and every container the
+run left behind, whatever state the run ended in.
+
 Contracts:
 
 * Every coroutine here keeps the event loop free: process signals and reaping run in a thread.
@@ -27,7 +35,9 @@ from typing import Any
 
 import aiohttp
 
-from haplane.localcluster import LocalCluster, Member
+from chaos.agentcut import AgentCut
+from chaos.runtimes import DockerView, ProcessView, RuntimeView
+from haplane.localcluster import HOST, LocalCluster, Member
 from haplane.store.faults import FAULT_FILE_ENV, FaultRules, read_applied, write_rules
 
 STATUS_TIMEOUT = 1.0
@@ -43,7 +53,8 @@ class Link:
 
 
 class _FaultableCluster(LocalCluster):
-    """LocalCluster whose replicas each get their own fault file in the environment."""
+    """LocalCluster whose replicas each get their own fault file in the environment, and whose
+    agents call the API from their node address."""
 
     def __init__(self, *args: Any, fault_dir: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -51,6 +62,9 @@ class _FaultableCluster(LocalCluster):
 
     def fault_file(self, name: str) -> str:
         return os.path.join(self.fault_dir, f"{name}.json")
+
+    def agent_argv(self, m: Member) -> list[str]:
+        return [*super().agent_argv(m), "--source-address", str(m.address)]
 
     def start(self, name: str) -> Member:
         if self.members[name].role != "replica":
@@ -64,15 +78,21 @@ class _FaultableCluster(LocalCluster):
 
 
 class ChaosCluster:
-    """Replicas ``r1..rN`` on ``base_port`` (see LocalCluster's layout) with fault files."""
+    """Replicas ``r1..rN`` on ``base_port`` (see LocalCluster's layout) with fault files, and
+    optionally agents ``n1..nM`` with node addresses ``<node_net>.1..M``."""
 
     def __init__(self, data_dir: str, *, replicas: int = 3, base_port: int = 7400,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, agents: int = 0, runtime: str = "process",
+                 node_net: str = "127.0.5") -> None:
         self.data_dir = os.path.abspath(data_dir)
         self.fault_dir = os.path.join(self.data_dir, "faults")
-        self.lc = _FaultableCluster(self.data_dir, replicas=replicas, agents=0, base_port=base_port,
-                                    env=env, fault_dir=self.fault_dir)
+        self.lc = _FaultableCluster(self.data_dir, replicas=replicas, agents=agents, base_port=base_port,
+                                    env=env, fault_dir=self.fault_dir, runtime=runtime, node_net=node_net)
         self.names = [m.name for m in self.lc.replicas]
+        self.agents = [m.name for m in self.lc.agents]
+        self.runtime = runtime
+        self.view: RuntimeView | None = None
+        self._cut: AgentCut | None = None
         self.paused: set[str] = set()
         self.links: dict[frozenset[str], Link] = {}
         self._version = itertools.count(1)
@@ -116,6 +136,18 @@ class ChaosCluster:
     def log_path(self, name: str) -> str:
         return self.lc.path(name, "log")
 
+    def address(self, agent: str) -> str:
+        """The node address of an agent."""
+        return str(self.lc.members[agent].address)
+
+    def agents_down(self) -> list[str]:
+        return [n for n in self.agents if not self.alive(n)]
+
+    @property
+    def isolated_agents(self) -> list[str]:
+        cut = self._cut.cut if self._cut else set()
+        return [n for n in self.agents if self.address(n) in cut]
+
     # ---------------------------------------------------------------- lifecycle
     async def start(self, ready_timeout: float = 60.0) -> str:
         """Start every replica with healthy fault files; return the leader's name once ready."""
@@ -126,18 +158,78 @@ class ChaosCluster:
         return await asyncio.to_thread(self.lc.wait_ready, ready_timeout)
 
     async def close(self) -> None:
-        """Stop everything (SIGCONT first, so paused replicas can exit) and close the session."""
+        """Stop everything (SIGCONT first, so paused replicas can exit), remove the agent cuts and
+        every container left behind (by killed or cut-off agents), close the session.
+
+        Agents get SIGTERM first, while the replicas still run, and stop their own containers."""
+        errors: list[str] = []
+        if self._cut is not None:
+            try:
+                await self._cut.close()
+            except Exception as exc:  # noqa: BLE001 - go on cleaning up; reported below
+                errors.append(f"removing the iptables chain {self._cut.chain}: {exc}")
         for n in list(self.paused):
             self.lc.resume(n)
         self.paused.clear()
         await asyncio.to_thread(self.lc.stop_all)
+        if self.view is not None:
+            try:
+                await self.view.remove_all()
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"removing leftover {self.view.name} containers: {exc}")
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if errors:
+            raise RuntimeError("; ".join(errors))
+
+    # ------------------------------------------------------------------ workers
+    async def attach_view(self, run_label: str, cluster_id: str) -> RuntimeView:
+        """The view of what actually runs on the agents' nodes (needs the run's pod marker for
+        the process runtime, the cluster id for Docker's labels)."""
+        if self.runtime == "process":
+            self.view = ProcessView(run_label, {self.address(n): n for n in self.agents})
+        elif self.runtime == "docker":
+            self.view = DockerView({f"{n}@{cluster_id}": n for n in self.agents})
+        else:
+            raise ValueError(f"the harness cannot see what the {self.runtime} runtime runs")
+        return self.view
+
+    async def kill_agent(self, name: str) -> None:
+        """SIGKILL the agent and reap it; its containers keep running."""
+        await asyncio.to_thread(self.lc.kill, name)
+
+    async def kill_containers(self, name: str) -> int:
+        """SIGKILL every container of the agent's node; returns how many."""
+        assert self.view is not None, "attach_view first"
+        return await self.view.kill_node(name)
+
+    async def restart_agent(self, name: str) -> None:
+        if self.alive(name):
+            raise RuntimeError(f"{name} is running; kill it first")
+        await asyncio.to_thread(self.lc.start, name)
+
+    def _agent_cut(self) -> AgentCut:
+        if self._cut is None:
+            self._cut = AgentCut(HOST, [int(str(m.http).rsplit(":", 1)[1]) for m in self.lc.replicas])
+        return self._cut
+
+    async def isolate_agent(self, name: str) -> None:
+        """Drop every packet between the agent's node address and every replica's API."""
+        await self._agent_cut().isolate(self.address(name))
+
+    async def heal_agents(self) -> None:
+        if self._cut is not None:
+            await self._cut.heal()
 
     async def kill(self, name: str) -> None:
         """SIGKILL the replica and reap it."""
         await asyncio.to_thread(self.lc.kill, name)
+        self.paused.discard(name)
+
+    async def stop(self, name: str) -> None:
+        """SIGTERM the replica (a graceful shutdown, SIGKILL after 10 s) and reap it."""
+        await asyncio.to_thread(self.lc.stop, name)
         self.paused.discard(name)
 
     async def restart(self, name: str) -> None:

@@ -17,11 +17,16 @@ Control plane (used by every scenario now):
   it after it was isolated completes ok before it is reconnected (no write, no read).
 * :func:`converged` — every replica reports one state hash within the bound.
 
-Workers (ready for when agents and controllers land; unit-tested on synthetic input):
+Workers (judged on samples of what the runtimes really run, see :mod:`chaos.pods`):
 
 * :func:`single_running_pod` — never two running copies of one pod (namespace/name).
-* :func:`desired_counts_reached` — every Deployment has ``spec.replicas`` ready pods.
+* :func:`desired_counts_reached` — every Deployment has ``spec.replicas`` ready pods of its
+  current template, each really running on the node it is bound to.
+* :func:`pods_recovered` — after each disruption of the workers, desired counts are reached
+  again within the scenario's bound.
 * :func:`no_pods_on_foreign_nodes` — no pod keeps running on a node it is not bound to.
+* :func:`adopted` — a restarted agent keeps the containers it finds running (same container
+  id before and after), never starts them again.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from typing import Any
 
 from chaos.checker import check_history, check_no_lost_writes
 from chaos.history import FAIL, OK, UNKNOWN, History, Op
+from haplane.control.reconcile.podtemplate import HASH_LABEL, template_hash
 
 
 @dataclass
@@ -299,24 +305,42 @@ def single_running_pod(snapshots: Iterable[tuple[float, Iterable[tuple[str, str]
     return Verdict("single-running-pod", True, f"no pod ran twice in {n} snapshot(s)")
 
 
-def desired_counts_reached(deployments: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]]) -> Verdict:
-    """Each Deployment has exactly ``spec.replicas`` Running, Ready, undeleted pods it owns."""
+def desired_counts_reached(deployments: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],
+                           running: Iterable[tuple[str, str]] | None = None) -> Verdict:
+    """Each Deployment has exactly ``spec.replicas`` Running, Ready, undeleted pods it owns, all
+    stamped from its current template (a rollout is complete). With ``running`` (``(node,
+    "namespace/name")`` from the runtimes), each of those pods must also really run on the node
+    it is bound to: an API status written before a node died proves nothing."""
     pods = list(pods)
+    where = None if running is None else set(running)
     details: list[str] = []
     n = 0
     for d in deployments:
         n += 1
         meta = d.get("metadata") or {}
         want = int((d.get("spec") or {}).get("replicas", 1))
+        current = template_hash((d.get("spec") or {}).get("template") or {})
         # Pods are owned directly (no ReplicaSets): a controller ownerReference to the Deployment.
         owned = [p for p in pods if any(o.get("controller") and o.get("uid") == meta.get("uid")
                                         for o in (p.get("metadata") or {}).get("ownerReferences") or [])]
         ready = [p for p in owned if _is_ready(p)]
+        name = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
         if len(ready) != want:
-            details.append(f"{meta.get('namespace', 'default')}/{meta.get('name')}: {len(ready)} ready of {want}")
+            details.append(f"{name}: {len(ready)} ready of {want}")
+            continue
+        old = [_pod_key(p) for p in ready if ((p.get("metadata") or {}).get("labels") or {}).get(HASH_LABEL)
+               != current]
+        if old:
+            details.append(f"{name}: rollout incomplete, {len(old)} ready pod(s) of an older template: {old}")
+        if where is not None:
+            absent = [f"{_pod_key(p)} on {(p.get('spec') or {}).get('nodeName')}" for p in ready
+                      if ((p.get("spec") or {}).get("nodeName"), _pod_key(p)) not in where]
+            if absent:
+                details.append(f"{name}: ready in the API but not running on their node: {absent}")
     if details:
         return Verdict("desired-counts", False, f"{len(details)} deployment(s) off their count", details)
-    return Verdict("desired-counts", True, f"{n} deployment(s) at their desired count")
+    return Verdict("desired-counts", True, f"{n} deployment(s) at their desired count"
+                   + ("" if where is None else ", every pod running on its node"))
 
 
 def _is_ready(pod: Mapping[str, Any]) -> bool:
@@ -342,3 +366,54 @@ def no_pods_on_foreign_nodes(running: Iterable[tuple[str, str]], pods: Iterable[
     if details:
         return Verdict("no-foreign-pods", False, f"{len(details)} pod(s) on nodes that do not own them", details)
     return Verdict("no-foreign-pods", True, "every running pod is on the node it is bound to")
+
+
+def first_true_after(series: Iterable[tuple[float, bool | None]], points: Iterable[tuple[str, float]]
+                     ) -> list[tuple[str, float, float | None]]:
+    """For each ``(label, t)``: seconds from ``t`` to the first sample at or after ``t`` that is
+    True (None if there is none). ``series``: ``(time, verdict)`` samples."""
+    trues = sorted(t for t, ok in series if ok is True)
+    out = []
+    for label, t in points:
+        first = next((x for x in trues if x >= t), None)
+        out.append((label, t, None if first is None else first - t))
+    return out
+
+
+def pods_recovered(series: Iterable[tuple[float, bool | None]], points: Iterable[tuple[str, float]],
+                   bound: float, t0: float = 0.0) -> Verdict:
+    """After each disruption of the workers (``points``), a sample shows every Deployment at its
+    desired count (pods really running) within ``bound`` seconds. ``series``: ``(t, met)``."""
+    times = first_true_after(series, points)
+    details = [f"{label} at +{t - t0:.2f}s: " + ("never" if d is None else f"{d:.2f}s") for label, t, d in times]
+    worst = max((math.inf if d is None else d for _, _, d in times), default=0.0)
+    data = {"bound_s": bound, "worst_s": None if worst == math.inf else round(worst, 3),
+            "points": [{"label": lb, "t": round(t - t0, 3), "recovery_s": None if d is None else round(d, 3)}
+                       for lb, t, d in times]}
+    summary = (f"desired counts reached {'never' if worst == math.inf else f'{worst:.2f}s'} after the worst of "
+               f"{len(times)} disruption(s) of the workers (bound {bound:g}s)")
+    return Verdict("pods-recovered", worst <= bound, summary, details, data)
+
+
+def adopted(rounds: Iterable[tuple[Mapping[str, str], Mapping[str, str]]]) -> Verdict:
+    """``rounds``: per agent restart, ``({container: id} before the kill, {container: id} once
+    settled after the restart)`` as the API reports them for the agent's node. Every container
+    present both times must keep its id; at least one must have been checked (a run in which
+    scaling deleted every subject proves nothing)."""
+    rounds = list(rounds)
+    changed: list[str] = []
+    kept = 0
+    for i, (before, after) in enumerate(rounds, 1):
+        for key in sorted(before.keys() & after.keys()):
+            kept += 1
+            if before[key] != after[key]:
+                changed.append(f"restart {i}: {key}: {before[key][:16]} -> {after[key][:16]}")
+    data = {"restarts": len(rounds), "checked": kept}
+    if changed:
+        return Verdict("adopted", False, f"{len(changed)} container(s) started again instead of adopted",
+                       changed, data)
+    if kept == 0:
+        return Verdict("adopted", False, f"nothing to check in {len(rounds)} agent restart(s): no container "
+                       "ran before and after", data=data)
+    return Verdict("adopted", True, f"{kept} container(s) adopted across {len(rounds)} agent restart(s), "
+                   "none started again", data=data)

@@ -6,8 +6,13 @@ moment it is lifted), ``recovery`` marks (points after which the cluster must ac
 again within the scenario's bound) and :class:`chaos.invariants.QuietWindow` records (replicas
 that cannot reach a quorum and so must acknowledge nothing).
 
+Worker faults (agents and their containers) are recorded the same way; ``pod-recovery`` marks
+are points after which every Deployment must be back at its desired count, with pods really
+running, within the scenario's ``pod_recovery`` bound.
+
 Contract: :meth:`heal_all` always brings the cluster back to full health — every replica
-running and unpaused, every link healthy — whatever state a scenario left it in.
+running and unpaused, every link healthy, every agent running and connected — whatever state
+a scenario left it in.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import random
 import time
 
 from chaos.cluster import ChaosCluster, Link
-from chaos.invariants import QuietWindow
+from chaos.invariants import QuietWindow, Verdict
 from chaos.timeline import Span, Timeline
 
 LEADER_TIMEOUT = 30.0
@@ -30,6 +35,7 @@ class Nemesis:
         self.outages: list[tuple[float, float]] = []
         self._links_span: Span | None = None
         self.figures: dict[str, list[float]] = {}
+        self.verdicts: list[Verdict] = []  # checks a scenario script makes itself
 
     def figure(self, name: str, value: float) -> None:
         """Record a measured duration (reported with the scenario's results)."""
@@ -61,12 +67,37 @@ class Nemesis:
         await self.cluster.kill(name)
         return self.timeline.begin("kill", [name], f"SIGKILL {name}")
 
+    async def stop(self, name: str) -> Span:
+        """SIGTERM: a graceful shutdown, as for maintenance."""
+        await self.cluster.stop(name)
+        return self.timeline.begin("stop", [name], f"SIGTERM {name}")
+
     async def restart(self, name: str) -> float:
         await self.cluster.restart(name)
         t = time.monotonic()
-        for s in self.timeline.open_spans("kill", name) + self.timeline.open_spans("wipe", name):
-            self.timeline.end(s, t)
+        for kind in ("kill", "wipe", "stop"):
+            for s in self.timeline.open_spans(kind, name):
+                self.timeline.end(s, t)
         return t
+
+    async def wait_caught_up(self, name: str, since: float, timeout: float = 60.0) -> float:
+        """Wait until ``name`` has applied everything the leader had committed when this was
+        called; record the time since ``since`` as the ``catch_up_s`` figure and return it."""
+        target = None
+        while target is None:
+            st = await self.cluster.status(await self.leader())
+            target = st.get("commitIndex") if st else None
+        while True:
+            st = await self.cluster.status(name)
+            if st and (st.get("appliedIndex") or 0) >= target:
+                break
+            if time.monotonic() - since > timeout:
+                raise TimeoutError(f"{name} did not catch up to index {target} within {timeout:g}s")
+            await asyncio.sleep(0.1)
+        took = time.monotonic() - since
+        self.figure("catch_up_s", took)
+        self.timeline.mark("note", f"{name} caught up to index {target}")
+        return took
 
     async def pause(self, name: str) -> Span:
         self.cluster.pause(name)
@@ -116,6 +147,41 @@ class Nemesis:
     async def heal_links(self) -> float:
         return await self.set_links({}, "heal", "")
 
+    # ------------------------------------------------------------------ workers
+    def pod_recovery_point(self, label: str, at: float | None = None) -> None:
+        """From ``at`` on, desired counts must be reached within the scenario's pod bound."""
+        self.timeline.mark("pod-recovery", label, at=at)
+
+    async def kill_worker(self, node: str) -> Span:
+        """SIGKILL the agent, then every container of its node: the machine is gone."""
+        await self.cluster.kill_agent(node)
+        n = await self.cluster.kill_containers(node)
+        return self.timeline.begin("kill-worker", [node], f"SIGKILL agent {node} and its {n} container(s)")
+
+    async def kill_agent(self, node: str) -> Span:
+        """SIGKILL the agent only; its containers keep running."""
+        await self.cluster.kill_agent(node)
+        return self.timeline.begin("kill-agent", [node], f"SIGKILL agent {node} (containers keep running)")
+
+    async def restart_agent(self, node: str) -> float:
+        await self.cluster.restart_agent(node)
+        t = time.monotonic()
+        for s in self.timeline.open_spans("kill-worker", node) + self.timeline.open_spans("kill-agent", node):
+            self.timeline.end(s, t)
+        return t
+
+    async def isolate_agent(self, node: str) -> Span:
+        """Drop every packet between the agent's node address and the replicas (its containers run on)."""
+        await self.cluster.isolate_agent(node)
+        return self.timeline.begin("cut-worker", [node], f"{node} cut off from every replica")
+
+    async def heal_agents(self) -> float:
+        await self.cluster.heal_agents()
+        t = time.monotonic()
+        for s in self.timeline.open_spans("cut-worker"):
+            self.timeline.end(s, t)
+        return t
+
     def quiet_window(self, replicas: list[str], start: float, end: float, why: str) -> None:
         self.quiet.append(QuietWindow(tuple(replicas), start, end, why))
 
@@ -134,6 +200,10 @@ class Nemesis:
             await self.restart(n)
         if self.cluster.links:
             await self.heal_links()
+        if self.cluster.isolated_agents:
+            await self.heal_agents()
+        for n in self.cluster.agents_down():
+            await self.restart_agent(n)
         t = time.monotonic()
         for s in self.timeline.open_spans():
             self.timeline.end(s, t)

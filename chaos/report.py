@@ -7,12 +7,17 @@ Layout of a report directory::
     <scenario>/history.jsonl    every register op (chaos.history format)
     <scenario>/creates.jsonl    every create
     <scenario>/timeline.json    faults, marks, replica samples
+    <scenario>/pods.jsonl       worker scenarios: one line per pod sample (what ran where, desired
+                                counts, Ready nodes, foreign pods)
 
 The timeline (:func:`timeline_svg`) shows, against seconds since the run started: one band per
 replica coloured by its Raft role (leader bands carry their term), the faults in force above
 it, one row per client process with each op drawn from invocation to completion (green ok,
 red fail, grey unknown — an unknown op is drawn to its client timeout), acknowledged writes per
-second, and the recovery points as vertical lines. Rendering is pure: strings in, string out.
+second, and the recovery points as vertical lines. Worker scenarios add one row per node (how
+many containers really ran on it; orange while the API said NotReady), a "desired" row (green
+while every Deployment was at its desired count with its pods really running) and the
+pod-recovery points (green lines). Rendering is pure: strings in, string out.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ ROW = 14          # replica band height
 OP_ROW = 7        # client row height
 COLORS = {"ok": "#2e9d4a", "fail": "#d2413a", "unknown": "#9a9a9a"}
 FAULT_COLORS = {"kill": "#b3261e", "wipe": "#6d1b7b", "pause": "#7b5ea7", "partition": "#e07b00",
-                "bridge": "#c49000", "slow": "#2a7ab0"}
+                "bridge": "#c49000", "slow": "#2a7ab0", "stop": "#8c6d62", "kill-worker": "#7f1d1d",
+                "kill-agent": "#c2185b", "cut-worker": "#ad5d00"}
+POD_COLORS = {"met": "#2e9d4a", "unmet": "#d2413a", "unknown": "#cfcfcf", "notready": "#f08c00"}
 TERM_COLORS = ["#1f5fa8", "#0f8b8d", "#7a4fb0", "#b0513a", "#3c7d22", "#a03a72", "#2a4d8f", "#b08a1f"]
 
 
@@ -119,6 +126,7 @@ def timeline_svg(r: ScenarioResult, client_timeout: float = 2.5) -> str:
             if state == "leader" and x2 - x1 > 40:
                 parts.append(f'<text x="{x1 + 3:.1f}" y="{y + 11}" class="term">leader t{term}</text>')
         y += ROW + 3
+    y = _pod_rows(r, sc, parts, y)
     y += 6
     # operations: one row per process, one path per result
     ops_by_proc: dict[int, list[tuple[float, float | None, str, str]]] = {}
@@ -158,16 +166,49 @@ def timeline_svg(r: ScenarioResult, client_timeout: float = 2.5) -> str:
     y += hbar + 10
     # marks
     for m in tl.marks:
-        if m.kind not in ("recovery", "error"):
+        if m.kind not in ("recovery", "pod-recovery", "error"):
             continue
         x = sc.x(m.t)
-        cls = "rec" if m.kind == "recovery" else "err"
+        cls = {"recovery": "rec", "pod-recovery": "prec"}.get(m.kind, "err")
         parts.append(f'<line x1="{x:.1f}" y1="16" x2="{x:.1f}" y2="{y}" class="{cls}">'
                      f'<title>{_esc(m.kind)}: {_esc(m.detail)} (+{m.t - tl.t0:.2f}s)</title></line>')
     height = y + 6
     body = "".join(parts).replace("{H}", str(height))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}">'
             f'{body}</svg>')
+
+
+def _pod_rows(r: ScenarioResult, sc: _Scale, parts: list[str], y: int) -> int:
+    """Worker rows: containers per node (from the runtime), then the desired-count verdict."""
+    samples = r.pod_samples
+    if not samples:
+        return y
+    nodes = sorted({n for s in samples for n, _ in s.running} | {n for s in samples for n in s.nodes or {}})
+    y += 4
+    ends = [s.t for s in samples[1:]] + [samples[-1].t + 0.5]
+    for node in nodes:
+        parts.append(f'<text x="4" y="{y + 11}" class="lab">{_esc(node)}</text>')
+        for s, end in zip(samples, ends, strict=True):
+            count = sum(1 for n, _ in s.running if n == node)
+            x1, x2 = sc.x(s.t), sc.x(end)
+            fill = POD_COLORS["notready"] if s.node_ready(node) is False else \
+                ("#eef3ee" if count == 0 else f"rgba(46,157,74,{min(1.0, 0.25 + 0.2 * count):.2f})")
+            state = "NotReady" if s.node_ready(node) is False else "Ready" if s.node_ready(node) else "?"
+            parts.append(f'<rect x="{x1:.1f}" y="{y}" width="{max(0.5, x2 - x1):.1f}" height="{ROW}" fill="{fill}">'
+                         f'<title>{_esc(node)} ({state}): {count} container(s) running at '
+                         f'+{s.t - r.timeline.t0:.2f}s</title></rect>')
+            if x2 - x1 > 8:
+                parts.append(f'<text x="{x1 + 2:.1f}" y="{y + 11}" class="cnt">{count}</text>')
+        y += ROW + 3
+    parts.append(f'<text x="4" y="{y + 11}" class="lab">desired</text>')
+    for s, end in zip(samples, ends, strict=True):
+        key = "unknown" if s.met is None else "met" if s.met else "unmet"
+        desired = {d["metadata"]["name"]: (d.get("spec") or {}).get("replicas") for d in s.deployments or []}
+        parts.append(f'<rect x="{sc.x(s.t):.1f}" y="{y}" width="{max(0.5, sc.x(end) - sc.x(s.t)):.1f}" '
+                     f'height="{ROW}" fill="{POD_COLORS[key]}"><title>+{s.t - r.timeline.t0:.2f}s: desired '
+                     f'{_esc(desired)}: {key}' + (f"; foreign: {_esc(s.foreign)}" if s.foreign else "")
+                     + '</title></rect>')
+    return y + ROW + 3
 
 
 _CSS = """
@@ -181,6 +222,7 @@ pre{background:#f6f6f6;padding:8px;overflow-x:auto;font-size:12px;max-height:400
 svg text{font:10px system-ui,sans-serif}.lab{font-weight:600;fill:#333}.tick{fill:#666;text-anchor:middle}
 .plab{fill:#666;text-anchor:end;font-size:7px}.flabel{fill:#fff;font-size:9px}.term{fill:#fff;font-size:9px}
 .grid{stroke:#eee}.rec{stroke:#1f5fa8;stroke-dasharray:4 3;stroke-width:1.5}.err{stroke:#d2413a;stroke-width:2}
+.prec{stroke:#2e9d4a;stroke-dasharray:2 3;stroke-width:1.5}.cnt{fill:#123;font-size:9px}
 .legend span{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px;vertical-align:middle}
 """
 
@@ -193,9 +235,12 @@ def _badge(ok: bool | None) -> str:
 def _legend() -> str:
     items = [("#1f5fa8", "leader (colour = term)"), ("#d9dee5", "follower"), ("#f2c94c", "candidate"),
              ("#3b3b3b", "down / paused / silent"), (COLORS["ok"], "op ok"), (COLORS["fail"], "op fail"),
-             (COLORS["unknown"], "op unknown")] + [(c, k) for k, c in FAULT_COLORS.items()]
+             (COLORS["unknown"], "op unknown")] + [(c, k) for k, c in FAULT_COLORS.items()] + \
+        [(POD_COLORS["met"], "desired counts met"), (POD_COLORS["unmet"], "not met"),
+         (POD_COLORS["notready"], "node NotReady")]
     return '<p class="legend">' + "".join(f'<span style="background:{c}"></span>{_esc(t)}' for c, t in items) + \
-        ' — dashed blue lines: recovery points; red lines: harness errors</p>'
+        ' — dashed blue lines: recovery points; dotted green lines: pod-recovery points; ' \
+        'red lines: harness errors; node rows: containers really running there</p>'
 
 
 def render_html(results: Iterable[ScenarioResult], meta: dict[str, Any]) -> str:
@@ -204,17 +249,21 @@ def render_html(results: Iterable[ScenarioResult], meta: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr><td><a href="#{_esc(r.scenario)}">{_esc(r.scenario)}</a></td><td>{_badge(r.ok)}</td>'
         f'<td>{r.wall_s:.1f}s</td><td>{_esc(_fmt_list(r.figures.get("write_recovery_s")))}</td>'
-        f'<td>{_esc(r.figures.get("converge_s"))}</td></tr>' for r in results)
+        f'<td>{_esc(r.figures.get("converge_s"))}</td>'
+        f'<td>{_esc(_fmt_list(r.figures.get("pods_recovery_s")))}</td>'
+        f'<td>{len(r.pod_samples) if r.pod_samples else "-"}</td></tr>' for r in results)
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>haplane chaos report</title>"
            f"<style>{_CSS}</style></head><body>",
            f"<h1>haplane chaos run {_badge(ok)}</h1>",
            f"<p>{_esc(json.dumps(meta, sort_keys=True))}</p>",
            "<table><tr><th>scenario</th><th>verdict</th><th>wall</th><th>write recovery (s)</th>"
-           f"<th>converge (s)</th></tr>{rows}</table>", _legend()]
+           "<th>converge (s)</th><th>to desired count (s)</th><th>pod snapshots</th></tr>"
+           f"{rows}</table>", _legend()]
     for r in results:
         out.append(f'<h2 id="{_esc(r.scenario)}">{_esc(r.scenario)} {_badge(r.ok)}</h2>')
-        out.append(f"<p>{_esc(r.summary)}. {r.replicas} replicas, fault phase {r.duration:g}s, seed {r.seed}, "
-                   f"wall {r.wall_s:.1f}s.</p>")
+        workers = f", {r.agents} {r.runtime} agents, {len(r.pod_samples)} pod snapshots" if r.agents else ""
+        out.append(f"<p>{_esc(r.summary)}. {r.replicas} replicas{_esc(workers)}, fault phase {r.duration:g}s, "
+                   f"seed {r.seed}, wall {r.wall_s:.1f}s.</p>")
         if r.error:
             out.append(f"<p><b>harness error:</b> {_esc(r.error)}</p>")
         out.append(timeline_svg(r))
@@ -252,6 +301,10 @@ def write_report(report_dir: str, results: list[ScenarioResult], meta: dict[str,
                 f.write(json.dumps(c.to_doc(), separators=(",", ":")) + "\n")
         with open(os.path.join(d, "timeline.json"), "w", encoding="utf-8") as f:
             json.dump(r.timeline.to_doc(), f)
+        if r.pod_samples:
+            with open(os.path.join(d, "pods.jsonl"), "w", encoding="utf-8") as f:
+                for sample in r.pod_samples:
+                    f.write(json.dumps(sample.to_doc(r.timeline.t0), separators=(",", ":")) + "\n")
     summary = {"ok": all(r.ok for r in results), **meta, "scenarios": [r.to_doc() for r in results]}
     with open(os.path.join(report_dir, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2, default=str)

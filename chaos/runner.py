@@ -12,6 +12,14 @@ Phases of a run (all recorded as ``phase`` marks in the timeline):
 6. judge: linearizability, no lost writes, durable creates, write recovery, convergence, and the
    isolated-replicas-ack-nothing windows the scenario declared.
 
+Worker scenarios (``Scenario.workers``) also start ``agents`` node agents on the chosen runtime,
+create the Deployment of :class:`chaos.workload.ScaleWorkload` (whose scales and reads join the
+register history) and sample the workers (:class:`chaos.pods.PodMonitor`) from before the
+workload starts until the pods have settled after it stopped — before the state-hash wait,
+since agents and controllers keep writing until then. Extra verdicts: single-running-pod (every
+sample), pods-recovered (each pod-recovery point), desired-counts and no-foreign-pods (the
+settled end state), and whatever the scenario script checked itself.
+
 A harness error (a leader that never appears, a replica that does not load its fault rules)
 fails the scenario with a ``scenario-ran`` verdict; the checks still run on what was recorded.
 """
@@ -37,9 +45,20 @@ from chaos.history import History
 from chaos.invariants import Mutation, Verdict
 from chaos.monitor import monitor
 from chaos.nemesis import Nemesis
+from chaos.pods import PodMonitor, PodSample, node_ready
 from chaos.scenarios import Context, Scenario
 from chaos.timeline import Timeline
-from chaos.workload import INITIAL, CreateRecord, CreateWorkload, RegisterWorkload, WorkloadConfig
+from chaos.workload import (
+    INITIAL,
+    NAMESPACE,
+    CreateRecord,
+    CreateWorkload,
+    RegisterWorkload,
+    ScaleWorkload,
+    WorkloadConfig,
+    failover_client,
+)
+from haplane.client import Client
 
 Progress = Callable[[str], None]
 PORT_STRIDE = 200
@@ -51,6 +70,8 @@ class RunOptions:
     duration: float | None = None      # None: each scenario's own default
     seed: int | None = None            # None: drawn at random (and reported)
     base_port: int = 11000
+    agents: int = 2                    # node agents of worker scenarios (control-plane ones run none)
+    runtime: str = "process"           # their runtime: process | docker (hollow has nothing to observe)
     work_dir: str | None = None        # cluster data dirs go here (default: a temp dir)
     keep_data: bool = False            # keep data dirs and replica logs of passing runs too
     unsafe_local_reads: bool = False   # test-only broken replicas: the checker must catch them
@@ -82,14 +103,18 @@ class ScenarioResult:
     pinned: dict[int, str]
     data_dir: str | None
     error: str | None = None
+    pod_samples: list[PodSample] = field(default_factory=list)
+    agents: int = 0
+    runtime: str | None = None
 
     def to_doc(self) -> dict[str, Any]:
-        """Everything but the raw history (the report writes that to its own JSONL file)."""
+        """Everything but the raw history and pod samples (the report writes those to their own files)."""
         return {"scenario": self.scenario, "summary": self.summary, "seed": self.seed,
-                "replicas": self.replicas, "duration": self.duration, "ok": self.ok, "wall_s": round(self.wall_s, 2),
+                "replicas": self.replicas, "agents": self.agents, "runtime": self.runtime,
+                "duration": self.duration, "ok": self.ok, "wall_s": round(self.wall_s, 2),
                 "error": self.error, "verdicts": [v.to_doc() for v in self.verdicts], "figures": self.figures,
-                "history_summary": self.history.summary(), "data_dir": self.data_dir,
-                "pinned": {str(p): n for p, n in self.pinned.items()}}
+                "history_summary": self.history.summary(), "pod_snapshots": len(self.pod_samples),
+                "data_dir": self.data_dir, "pinned": {str(p): n for p, n in self.pinned.items()}}
 
 
 def _ports_free(base: int, replicas: int) -> bool:
@@ -123,6 +148,98 @@ class _PortBlocks:
 PORTS = _PortBlocks()
 
 
+def node_net(port: int) -> str:
+    """The agents' node network of the cluster on ``port``: 127.5.K (K from the port block), apart
+    from every other local cluster's (127.0.x) and from other chaos runs'."""
+    return f"127.5.{port // PORT_STRIDE % 250 + 1}"
+
+
+def check_runtime(runtime: str) -> str | None:
+    """Why worker scenarios cannot run on ``runtime`` here, or None."""
+    if runtime == "hollow":
+        return ("worker scenarios need containers the harness can see and kill (/proc or the Docker "
+                "engine); the hollow runtime has none: use --runtime process or docker")
+    if runtime == "docker":
+        from haplane.up import DEMO_IMAGE, docker_available, ensure_demo_image
+
+        if not docker_available():
+            return "--runtime docker: the Docker engine does not answer"
+        if not ensure_demo_image():
+            return f"--runtime docker: the {DEMO_IMAGE} image is missing and cannot be built"
+    elif runtime != "process":
+        return f"unknown runtime {runtime!r}"
+    return None
+
+
+class _Workers:
+    """The worker side of one run: agents ready, the Deployment, the scalers, the pod samples."""
+
+    def __init__(self, sc: Scenario, cluster: ChaosCluster, history: History, rng: random.Random, run_label: str,
+                 cfg: WorkloadConfig) -> None:
+        self.sc, self.cluster, self.run_label = sc, cluster, run_label
+        self.scale = ScaleWorkload(cluster, history, rng, run_label, cfg)
+        self.client: Client | None = None  # made in setup(): the cluster's token exists once it started
+        self.pods: PodMonitor | None = None
+        self.settled: PodSample | None = None
+        self.settle_s: float | None = None
+
+    async def setup(self, timeout: float = 60.0) -> None:
+        """Agents registered and Ready, the runtime view attached, the Deployment created."""
+        self.client = client = failover_client(self.cluster, WorkloadConfig(timeout=5.0))
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while True:
+            try:
+                ns = await client.get("Namespace", NAMESPACE, None)
+                nodes = (await client.list("Node", None)).get("items") or []
+                ready = {n["metadata"]["name"] for n in nodes if node_ready(n)}
+                if set(self.cluster.agents) <= ready:
+                    break
+                last = f"Ready: {sorted(ready)}"
+            except Exception as exc:  # noqa: BLE001 - still starting
+                last = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"agents {self.cluster.agents} not Ready within {timeout:g}s ({last})")
+            await asyncio.sleep(0.3)
+        view = await self.cluster.attach_view(self.run_label, str(ns["metadata"]["uid"]))
+        self.pods = PodMonitor(view, client)
+        await self.scale.setup()
+
+    async def settle(self, bound: float) -> None:
+        """Wait (up to ``bound``) for desired counts reached and nothing foreign running."""
+        assert self.pods is not None
+        t = time.monotonic()
+        try:
+            self.settled = await self.pods.wait_for(lambda s: s.settled, bound, "pods settled")
+            self.settle_s = self.settled.t - t
+        except TimeoutError:
+            self.settled = None
+
+    def verdicts(self, timeline: Timeline) -> tuple[list[Verdict], dict[str, Any]]:
+        samples = self.pods.samples if self.pods else []
+        out = [invariants.single_running_pod([(s.t - timeline.t0, s.running) for s in samples])]
+        points = [(m.detail, m.t) for m in timeline.marks_of("pod-recovery")]
+        rec = invariants.pods_recovered([(s.t, s.met) for s in samples], points, self.sc.pod_recovery, timeline.t0)
+        out.append(rec)
+        final = self.settled or next((s for s in reversed(samples) if s.pods is not None), None)
+        if final is None or final.deployments is None or final.pods is None:
+            out.append(Verdict("desired-counts", False, "no sample with the API's view after the run"))
+        else:
+            v = invariants.desired_counts_reached(final.deployments, final.pods, final.running)
+            if self.settled is None:
+                v.ok = False
+                v.summary = f"not settled within {self.sc.pod_recovery:g}s after the workload stopped: {v.summary}"
+            out.append(v)
+            out.append(invariants.no_pods_on_foreign_nodes(final.running, final.pods))
+        figures = {"pod_snapshots": len(samples), "pods_recovery_s": [p["recovery_s"] for p in rec.data["points"]],
+                   "pods_settle_s": None if self.settle_s is None else round(self.settle_s, 3)}
+        return out, figures
+
+    async def close(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+
 async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lambda s: None) -> ScenarioResult:
     seed = opts.seed if opts.seed is not None else random.randrange(2**31)
     rng = random.Random(f"{seed}/{sc.name}")
@@ -137,18 +254,22 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
     if opts.unsafe_local_reads:
         env["HAPLANE_UNSAFE_LOCAL_READS"] = "1"
     port = PORTS.take(opts.base_port, opts.replicas)
-    cluster = ChaosCluster(data_dir, replicas=opts.replicas, base_port=port, env=env)
+    agents = opts.agents if sc.workers else 0
+    cluster = ChaosCluster(data_dir, replicas=opts.replicas, base_port=port, env=env, agents=agents,
+                           runtime=opts.runtime, node_net=node_net(port))
     timeline = Timeline()
     history = History()
     nemesis = Nemesis(cluster, timeline, rng)
     run_label = f"{sc.name}-{seed}"
     registers = RegisterWorkload(cluster, history, rng, run_label, opts.workload)
     creates = CreateWorkload(cluster, run_label, opts.workload)
+    workers = _Workers(sc, cluster, history, rng, run_label, opts.workload) if sc.workers else None
     verdicts: list[Verdict] = []
     figures: dict[str, Any] = {}
     error: str | None = None
-    stop_work, stop_mon = asyncio.Event(), asyncio.Event()
+    stop_work, stop_mon, stop_pods = asyncio.Event(), asyncio.Event(), asyncio.Event()
     monitor_task: asyncio.Task | None = None
+    pods_task: asyncio.Task | None = None
     work_tasks: list[asyncio.Task] = []
     finals: dict[str, dict[str, Any]] = {}
     lists: dict[str, set[str]] = {}
@@ -163,18 +284,30 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         progress(f"  [{time.monotonic() - t_wall:6.1f}s] {text}")
 
     try:
-        phase(f"starting {opts.replicas} replicas on ports {port + 1}.. (seed {seed})")
+        if workers is not None and (why := check_runtime(opts.runtime)):
+            raise RuntimeError(why)
+        what = f"{opts.replicas} replicas" + (f", {agents} {opts.runtime} agents" if agents else "")
+        phase(f"starting {what} on ports {port + 1}.. (seed {seed})")
         await cluster.start()
         await registers.setup()
+        if workers is not None:
+            await workers.setup()
+            assert workers.pods is not None
+            pods_task = asyncio.create_task(workers.pods.run(stop_pods), name="pods")
+            await workers.pods.wait_for(lambda s: s.settled, 60.0, "the Deployment's first pods running")
+            phase("agents ready, the Deployment's pods running")
         monitor_task = asyncio.create_task(monitor(cluster, timeline, stop_mon), name="monitor")
         work_tasks.append(asyncio.create_task(registers.run(stop_work), name="registers"))
         if opts.workload.creators:
             work_tasks.append(asyncio.create_task(creates.run(stop_work), name="creates"))
+        if workers is not None:
+            work_tasks.append(asyncio.create_task(workers.scale.run(stop_work), name="scalers"))
         phase("workload running")
         await asyncio.sleep(opts.warmup)
         phase(f"faults: {sc.summary}")
         faults_t = time.monotonic()
-        ctx = Context(cluster, nemesis, timeline, rng, duration)
+        ctx = Context(cluster, nemesis, timeline, rng, duration, workers.pods if workers else None,
+                      sc.pod_recovery)
         try:
             await asyncio.wait_for(sc.run(ctx), timeout=duration * 3 + 120)
         except Exception as exc:  # noqa: BLE001 - reported as the scenario-ran verdict
@@ -184,16 +317,27 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         phase("healing everything")
         heal_t = await nemesis.heal_all()
         nemesis.recovery_point("healed", heal_t)
+        if workers is not None:
+            nemesis.pod_recovery_point("healed", heal_t)
         await asyncio.sleep(opts.post_heal)
         phase("stopping the workload")
         stop_t = time.monotonic()
         stop_work.set()
         await asyncio.wait_for(asyncio.gather(*work_tasks, return_exceptions=True),
                                opts.workload.timeout * 2 + 10)
+        if workers is not None:
+            nemesis.pod_recovery_point("workload stopped", stop_t)
+            phase("waiting for the pods to settle")
+            await workers.settle(sc.pod_recovery)
+            stop_pods.set()
         phase("waiting for one state hash on every replica")
         converge_s, hashes = await cluster.wait_converged(sc.converge)
         phase("final reads through every replica")
-        finals, lists = await asyncio.gather(registers.final_reads(), creates.final_lists())
+        finals, lists, scale_finals = await asyncio.gather(
+            registers.final_reads(), creates.final_lists(),
+            workers.scale.final_reads() if workers is not None else _nothing())
+        for replica, values in scale_finals.items():
+            finals.setdefault(replica, {}).update(values)
     except Exception as exc:  # noqa: BLE001
         error = error or f"{type(exc).__name__}: {exc}"
         timeline.mark("error", error, trace=traceback.format_exc())
@@ -201,18 +345,26 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
     finally:
         stop_work.set()
         stop_mon.set()
-        for t in [*work_tasks, *([monitor_task] if monitor_task else [])]:
+        stop_pods.set()
+        for t in [*work_tasks, *(x for x in (monitor_task, pods_task) if x)]:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(t, 15)
-        await cluster.close()
+        if workers is not None:
+            await workers.close()
+        try:
+            await cluster.close()
+        except Exception as exc:  # noqa: BLE001 - a cleanup failure fails the scenario, loudly
+            error = error or f"cleanup: {exc}"
+            progress(f"  cleanup error: {exc}")
 
     progress(f"  [{time.monotonic() - t_wall:6.1f}s] checking {len(history.ops)} ops")
     names = cluster.names
+    keys = registers.keys + (workers.scale.keys if workers is not None else [])
     if error:
         verdicts.append(Verdict("scenario-ran", False, error))
     verdicts.append(await asyncio.to_thread(invariants.linearizable, history, INITIAL,
                                             budget_s=opts.checker_budget))
-    verdicts.append(invariants.no_lost_writes(history, finals, registers.keys, names, INITIAL))
+    verdicts.append(invariants.no_lost_writes(history, finals, keys, names, INITIAL))
     verdicts.append(invariants.client_contract(history))
     if opts.workload.creators:
         verdicts.append(invariants.creates_durable(creates.records, lists, names))
@@ -222,10 +374,14 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
     window = (faults_t, stop_t) if faults_t is not None and stop_t is not None else None
     verdicts.append(invariants.write_recovery(mutations, points, sc.write_recovery, timeline.t0, window,
                                               nemesis.outages))
+    pinned = {**registers.processes, **creates.processes, **(workers.scale.processes if workers else {})}
     if nemesis.quiet:
-        verdicts.append(invariants.quiet_windows(history.ops, creates.records, nemesis.quiet,
-                                                 {**registers.processes, **creates.processes}, timeline.t0))
+        verdicts.append(invariants.quiet_windows(history.ops, creates.records, nemesis.quiet, pinned, timeline.t0))
     verdicts.append(invariants.converged(converge_s, sc.converge, hashes))
+    if workers is not None:
+        pod_verdicts, pod_figures = workers.verdicts(timeline)
+        verdicts += pod_verdicts + nemesis.verdicts
+        figures.update(pod_figures)
     figures.update(nemesis.figures)
     rec = next(v for v in verdicts if v.name == "write-recovery").data
     figures["write_recovery_s"] = [p["recovery_s"] for p in rec["points"]]
@@ -238,5 +394,10 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         if not opts.work_dir:
             shutil.rmtree(root, ignore_errors=True)
     return ScenarioResult(sc.name, sc.summary, seed, opts.replicas, duration, ok, verdicts, figures,
-                          time.monotonic() - t_wall, history, creates.records, timeline,
-                          {**registers.processes, **creates.processes}, data_dir if keep else None, error)
+                          time.monotonic() - t_wall, history, creates.records, timeline, pinned,
+                          data_dir if keep else None, error, workers.pods.samples if workers and workers.pods else [],
+                          agents, opts.runtime if agents else None)
+
+
+async def _nothing() -> dict[str, dict[str, Any]]:
+    return {}

@@ -11,6 +11,13 @@
   precondition holds exactly when the register holds the expected value; 409 is a definite fail.
 * :class:`CreateWorkload`: creates uniquely named ConfigMaps (one pinned creator per replica);
   acknowledged creates must all exist at the end, definitely failed ones must not.
+* :class:`ScaleWorkload` (worker scenarios): a Deployment whose size clients keep changing,
+  one pinned scaler per replica (and a second, *steady* Deployment of one pod per agent that
+  nobody resizes: its pods move only when their node fails, so worker faults always hit some). The Deployment is one more register of the same history:
+  a scale is a merge patch setting ``spec.replicas`` *and* a unique annotation naming the
+  write (``<process>.<seq>/<replicas>``) in one update, a read is a linearizable GET whose
+  value is :func:`scale_state` — so the checker proves every size the cluster ever showed
+  was one a client set, in an order the clients could have seen, and none was lost.
 
 Outcome rules (:func:`classify`): success is ``ok``; an answer that proves the op was not
 applied (409 Conflict, 404, 422, a 503 from the server's proposer, or — for a create — a
@@ -25,12 +32,14 @@ import asyncio
 import contextlib
 import random
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from chaos.cluster import ChaosCluster
 from chaos.history import FAIL, OK, UNKNOWN, History, Op
+from chaos.runtimes import pod_env
 from haplane import errors
 from haplane.client import Client, ConnectionFailed
 
@@ -39,6 +48,12 @@ INITIAL = "init"
 LABEL = "chaos.haplane/run"
 FINAL_READ_PROCESS = 1000  # + replica index: the final reads through every replica
 PROBE = "*"                # the replica "name" of the failover probe process
+DEPLOYMENT = "web"        # the Deployment the scalers keep resizing
+STEADY = "steady"         # one the clients never touch: its pods leave a node only when the node fails
+SCALE_KEY = f"deployment/{DEPLOYMENT}"
+SCALE_ANNOTATION = "chaos.haplane/scale"
+TEMPLATE_ANNOTATION = "chaos.haplane/template"
+IMAGE = "busybox:local"
 
 
 def classify(exc: BaseException | None, f: str) -> tuple[str, str | None]:
@@ -97,6 +112,11 @@ class WorkloadConfig:
     creators: bool = True
     create_think: float = 0.05
     fail_pause: float = 0.2                     # extra sleep after an op that did not succeed
+    # the Deployment of worker scenarios
+    initial_replicas: int = 2
+    scale_sizes: tuple[int, int] = (1, 4)       # each scale picks a size in this range (inclusive)
+    scale_write_weight: float = 0.35            # the rest are reads
+    scale_think: tuple[float, float] = (1.0, 2.5)
 
 
 def pinned_client(cluster: ChaosCluster, name: str, cfg: WorkloadConfig) -> Client:
@@ -228,30 +248,43 @@ class RegisterWorkload:
     async def final_reads(self, timeout: float = 60.0) -> dict[str, dict[str, Any]]:
         """Read every key linearizably through every replica, recording the reads in the history.
 
-        Returns ``{replica: {key: value}}``; a replica that never answers within ``timeout``
+        Returns ``{replica: {key: value}}``; a replica that never answered within ``timeout``
         is missing from the result (the caller reports it).
         """
-        out: dict[str, dict[str, Any]] = {}
+        return await read_through_every_replica(self.cluster, self.keys, FINAL_READ_PROCESS, self.processes,
+                                                lambda p, c, key: self._read(p, c, key, {}), timeout)
 
-        async def through(i: int, name: str) -> None:
-            p = FINAL_READ_PROCESS + i
-            self.processes[p] = name
-            values: dict[str, Any] = {}
-            deadline = time.monotonic() + timeout
-            async with pinned_client(self.cluster, name, WorkloadConfig(timeout=5.0)) as c:
-                for key in self.keys:
-                    while True:
-                        op = await self._read(p, c, key, {})
-                        if op.result == OK:
-                            values[key] = op.output
-                            break
-                        if time.monotonic() > deadline:
-                            return
-                        await asyncio.sleep(0.3)
-            out[name] = values
 
-        await asyncio.gather(*(through(i, n) for i, n in enumerate(self.cluster.names)))
-        return out
+ReadOp = Callable[[int, Client, str], Awaitable[Op]]
+
+
+async def read_through_every_replica(cluster: ChaosCluster, keys: list[str], process_base: int,
+                                     processes: dict[int, str], read: ReadOp, timeout: float
+                                     ) -> dict[str, dict[str, Any]]:
+    """``read`` every key through each replica (process ``process_base + i`` pinned to replica
+    i, registered in ``processes``), retrying each until it is ok or ``timeout`` passes.
+    Returns ``{replica: {key: value}}`` for the replicas that answered every key."""
+    out: dict[str, dict[str, Any]] = {}
+
+    async def through(i: int, name: str) -> None:
+        p = process_base + i
+        processes[p] = name
+        values: dict[str, Any] = {}
+        deadline = time.monotonic() + timeout
+        async with pinned_client(cluster, name, WorkloadConfig(timeout=5.0)) as c:
+            for key in keys:
+                while True:
+                    op = await read(p, c, key)
+                    if op.result == OK:
+                        values[key] = op.output
+                        break
+                    if time.monotonic() > deadline:
+                        return
+                    await asyncio.sleep(0.3)
+        out[name] = values
+
+    await asyncio.gather(*(through(i, n) for i, n in enumerate(cluster.names)))
+    return out
 
 
 @dataclass
@@ -325,3 +358,142 @@ class CreateWorkload:
 
         await asyncio.gather(*(through(n) for n in self.cluster.names))
         return out
+
+
+# ----------------------------------------------------------------------------- the Deployment
+
+
+def deployment(name: str, run_label: str, replicas: int, image: str = IMAGE) -> dict[str, Any]:
+    """A worker scenarios' Deployment: ``sleep`` pods marked with this run's environment (so
+    :mod:`chaos.runtimes` finds them), quick to stop, rolled one surge pod at a time."""
+    labels = {"app": f"chaos-{name}"}
+    container = {"name": "main", "image": image, "imagePullPolicy": "Never", "command": ["sleep", "100000"],
+                 "env": pod_env(run_label)}
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NAMESPACE, "labels": {LABEL: run_label},
+                         "annotations": {SCALE_ANNOTATION: INITIAL}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "minReadySeconds": 1,
+                     "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+                     "template": {"metadata": {"labels": labels, "annotations": {TEMPLATE_ANNOTATION: "1"}},
+                                  "spec": {"terminationGracePeriodSeconds": 2, "containers": [container]}}}}
+
+
+def scale_state(obj: dict[str, Any] | None, initial_replicas: int) -> Any:
+    """The Deployment as a register value (pure): the annotation of the scale that set it, when
+    ``spec.replicas`` is the size that scale wrote (the initial size for :data:`INITIAL`); any
+    mismatch is a value no client wrote (``"<annotation>!<replicas>"``), which the checker
+    rejects. None for a missing Deployment."""
+    if obj is None:
+        return None
+    ann = ((obj.get("metadata") or {}).get("annotations") or {}).get(SCALE_ANNOTATION)
+    replicas = (obj.get("spec") or {}).get("replicas")
+    if ann == INITIAL:
+        want: int | None = initial_replicas
+    else:
+        try:
+            want = int(str(ann).rsplit("/", 1)[1])
+        except (IndexError, ValueError):
+            want = None
+    return ann if want is not None and replicas == want else f"{ann}!{replicas}"
+
+
+def scale_patch(value: str, replicas: int) -> dict[str, Any]:
+    return {"metadata": {"annotations": {SCALE_ANNOTATION: value}}, "spec": {"replicas": replicas}}
+
+
+class ScaleWorkload:
+    """Keeps changing the Deployment's size; see the module docstring."""
+
+    PROCESS_BASE = 700
+    FINAL_READ_BASE = 1100
+
+    def __init__(self, cluster: ChaosCluster, history: History, rng: random.Random, run_label: str,
+                 cfg: WorkloadConfig = WorkloadConfig(), image: str = IMAGE) -> None:
+        self.cluster, self.history, self.rng, self.run_label, self.cfg = cluster, history, rng, run_label, cfg
+        self.image = image
+        self.keys = [SCALE_KEY]
+        self.processes = {self.PROCESS_BASE + i: n for i, n in enumerate(cluster.names)}
+
+    async def setup(self, timeout: float = 60.0) -> None:
+        """Create both Deployments (before the history starts)."""
+        deadline = time.monotonic() + timeout
+        wanted = [deployment(DEPLOYMENT, self.run_label, self.cfg.initial_replicas, self.image),
+                  deployment(STEADY, self.run_label, len(self.cluster.agents), self.image)]
+        async with failover_client(self.cluster, WorkloadConfig(timeout=5.0)) as c:
+            for obj in wanted:
+                while True:
+                    try:
+                        await c.create(obj, request_id=f"{self.run_label}-{obj['metadata']['name']}")
+                        break
+                    except errors.AlreadyExists:
+                        break
+                    except errors.HaplaneError:
+                        if time.monotonic() > deadline:
+                            raise
+                        await asyncio.sleep(0.5)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async def scaler(p: int, name: str) -> None:
+            async with pinned_client(self.cluster, name, self.cfg) as c:
+                await self._process(p, c, stop)
+
+        await asyncio.gather(*(scaler(p, n) for p, n in self.processes.items()))
+
+    async def _process(self, p: int, client: Client, stop: asyncio.Event) -> None:
+        rng = random.Random(self.rng.random())
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            if rng.random() < self.cfg.scale_write_weight:
+                op = await self._scale(p, client, rng.randint(*self.cfg.scale_sizes), seq)
+            else:
+                op = await self._read(p, client, SCALE_KEY)
+            pause = rng.uniform(*self.cfg.scale_think) + (self.cfg.fail_pause if op.result != OK else 0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)
+
+    async def _scale(self, p: int, client: Client, replicas: int, seq: int) -> Op:
+        value = f"{p}.{seq}/{replicas}"
+        op = self.history.invoke(p, SCALE_KEY, "write", value)
+        try:
+            await client.patch("Deployment", DEPLOYMENT, scale_patch(value, replicas), NAMESPACE,
+                               request_id=f"{self.run_label}-scale-{value}")
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is fatal
+            self.history.complete(op, *classify(exc, "write"))
+        else:
+            self.history.complete(op, OK)
+        return op
+
+    async def _read(self, p: int, client: Client, key: str) -> Op:
+        op = self.history.invoke(p, key, "read")
+        try:
+            obj = await client.get("Deployment", DEPLOYMENT, NAMESPACE)
+        except errors.NotFound:
+            self.history.complete(op, OK, output=None)
+        except Exception as exc:  # noqa: BLE001
+            self.history.complete(op, *classify(exc, "read"))
+        else:
+            self.history.complete(op, OK, output=scale_state(obj, self.cfg.initial_replicas))
+        return op
+
+    async def final_reads(self, timeout: float = 60.0) -> dict[str, dict[str, Any]]:
+        """The Deployment read linearizably through every replica (recorded in the history)."""
+        return await read_through_every_replica(self.cluster, self.keys, self.FINAL_READ_BASE, self.processes,
+                                                self._read, timeout)
+
+
+async def roll_template(cluster: ChaosCluster, version: str, timeout: float = 30.0) -> None:
+    """Start a rollout of both Deployments: change their pod template (an annotation), through any replica."""
+    patch = {"spec": {"template": {"metadata": {"annotations": {TEMPLATE_ANNOTATION: version}}}}}
+    deadline = time.monotonic() + timeout
+    async with failover_client(cluster, WorkloadConfig(timeout=5.0)) as c:
+        for name in (DEPLOYMENT, STEADY):
+            rid = f"roll-{name}-{version}-{uuid.uuid4()}"  # one id for every retry: applied at most once
+            while True:
+                try:
+                    await c.patch("Deployment", name, patch, NAMESPACE, request_id=rid)
+                    break
+                except errors.HaplaneError:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.3)

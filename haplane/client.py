@@ -25,6 +25,8 @@ Contracts
 * **Sessions.** One aiohttp ``ClientSession`` per Client, created lazily inside the running
   event loop; ``close()`` (or ``async with``) releases it. A Client is bound to the loop
   that first used it.
+* **Source address.** ``local_address`` binds every connection's local end to that address
+  (a node agent talks to the API from its node address, so the network sees it as the node).
 """
 
 from __future__ import annotations
@@ -145,6 +147,7 @@ class Client:
         backoff_max: float = 5.0,
         watch_idle_timeout: float | None = 30.0,
         on_warning: Callable[[str], None] | None = None,
+        local_address: str | None = None,
     ) -> None:
         if not endpoints:
             raise errors.BadRequest("Client needs at least one endpoint")
@@ -159,6 +162,7 @@ class Client:
         self.backoff_max = backoff_max
         self.watch_idle_timeout = watch_idle_timeout
         self.on_warning = on_warning
+        self.local_address = local_address
         self._ssl = ssl
         self._preferred = 0
         self._session: aiohttp.ClientSession | None = None
@@ -190,7 +194,8 @@ class Client:
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             # limit=0: watches each hold a connection; the pool must not starve requests.
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+            local = (self.local_address, 0) if self.local_address else None
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, local_addr=local))
             # aiohttp silently re-sends an idempotent request once on a fresh connection when a
             # kept-alive one breaks; if the first copy reached a replica that then died, the
             # re-send's "connection refused" would be misread as "never sent". The client does

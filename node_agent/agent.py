@@ -15,6 +15,11 @@ Every loop is supervised: an unexpected exception is logged and the loop restart
 pause; nothing a pod or the API does ends the process. SIGTERM/SIGINT stop the agent and
 leave the containers running (as kubelet does); the next agent adopts them.
 
+TLS: with ``https://`` servers, every call to the API (the agent's client and the log
+server's token checks) verifies the replicas' certificates against ``--ca`` (default: the
+system store, which does not know a private CA). There is no fallback to plain HTTP or to no
+verification: an untrusted certificate keeps the agent waiting for the API, saying why.
+
 Runtime scoping: process and docker containers are labelled with ``<name>@<cluster id>``
 (the uid of the cluster's ``default`` namespace), so two clusters sharing one Docker engine
 — or one machine's leftovers from an earlier cluster — never adopt or kill each other's
@@ -28,6 +33,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -52,8 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="haplane-agent", description="haplane node agent")
     p.add_argument("--name", required=True, help="node name (with --hollow-count: the prefix)")
     p.add_argument("--address", required=True, help="the node address (e.g. 127.0.1.1): ports and logs bind here")
+    p.add_argument("--source-address", metavar="ADDR", default=None,
+                   help="connect to the API from this local address, e.g. the node address, so the network "
+                        "sees the agent's calls as the node's (default: the system picks)")
     p.add_argument("--servers", required=True, help="API endpoints, comma-separated")
     p.add_argument("--token-file", required=True, help="file holding a bearer token of role node")
+    p.add_argument("--ca", metavar="PEM", default=None,
+                   help="CA bundle that verifies the replicas' https certificates (default: the system store); "
+                        "every call to the API uses it")
     p.add_argument("--runtime", choices=["docker", "process", "hollow"], default="process")
     p.add_argument("--cpu", default="4", help="cpu capacity (default 4)")
     p.add_argument("--memory", default="8Gi", help="memory capacity (default 8Gi)")
@@ -77,8 +89,36 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def server_list(servers: str) -> list[str]:
+    """``--servers`` as normalised endpoint URLs (``host:port`` means ``http://host:port``)."""
+    return [normalize_endpoint(e) for e in servers.split(",") if e.strip()]
+
+
+def api_ssl(ca: str | None) -> ssl.SSLContext | None:
+    """The SSL context for the agent's calls to the API: verifies against ``ca`` (TLS >= 1.2);
+    None without a CA (https then uses the system store). Raises ValueError on a bad file."""
+    if ca is None:
+        return None
+    if not ca.strip():
+        raise ValueError("--ca needs the path of a PEM file")
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"--ca: cannot load a CA certificate from {ca}: {exc}") from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Raise ValueError for option values that cannot work."""
+    endpoints = server_list(args.servers)
+    if not endpoints:
+        raise ValueError("--servers needs at least one API URL")
+    if args.ca is not None:
+        if not any(e.startswith("https://") for e in endpoints):
+            raise ValueError("--ca verifies https:// servers, and --servers has none "
+                             "(write the URLs as https://HOST:PORT)")
+        api_ssl(args.ca)
     parse_cpu(args.cpu)
     parse_memory(args.memory)
     parse_labels(args.labels)
@@ -170,8 +210,9 @@ def make_runtime(kind: str, name: str, identity: str, state_dir: str) -> Runtime
 async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
     with open(args.token_file, encoding="utf-8") as f:
         token = f.read().strip()
-    endpoints = [normalize_endpoint(e) for e in args.servers.split(",") if e.strip()]
-    client = Client(endpoints, token, timeout=10.0)
+    endpoints = server_list(args.servers)
+    tls = api_ssl(args.ca)  # every call to the API: the client, and the log server's token checks
+    client = Client(endpoints, token, timeout=10.0, ssl=tls, local_address=args.source_address)
     names = node_names(args)
     syncs: dict[str, PodSync] = {}
 
@@ -181,7 +222,7 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 return sync.runtime, state
         return None
 
-    logs = LogServer(args.address, args.port, lookup, TokenChecker(endpoints))
+    logs = LogServer(args.address, args.port, lookup, TokenChecker(endpoints, ssl=tls))
     port = await logs.start()
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=64))
     tasks: list[asyncio.Task] = []

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from chaos.cluster import ChaosCluster
 from chaos.nemesis import Nemesis
+from chaos.pods import PodMonitor
 from chaos.timeline import Timeline
 
 
@@ -29,6 +30,8 @@ class Context:
     timeline: Timeline
     rng: random.Random
     duration: float  # length of the fault phase, seconds
+    pods: PodMonitor | None = None  # worker scenarios: samples of what runs and what the API wants
+    pod_recovery: float = 0.0       # worker scenarios: the scenario's bound for desired counts
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
@@ -43,12 +46,16 @@ class Scenario:
     write_recovery: float = 9.0   # bound: recovery point -> first ack; and longest stretch without one
     converge: float = 5.0        # bound: workload stopped -> one state hash everywhere
     quick: bool = False          # part of the subset `make test` runs
+    workers: bool = False        # needs node agents, a Deployment and the pod checks
+    pod_recovery: float = 0.0    # workers: bound from a pod-recovery point to desired counts reached
 
 
 SCENARIOS: dict[str, Scenario] = {}
-# Catalogue order: process faults from mild to harsh, then the network, then the long one.
+# Catalogue order: control plane (process faults from mild to harsh, then the network, then the long
+# one), then the workers.
 ORDER = ("kill-leader", "kill-follower", "kill-quorum-then-restore", "kill-all-then-restart", "pause-leader",
-         "partition-leader", "partition-bridge", "member-wipe-and-replace", "slow-peer", "leader-churn")
+         "partition-leader", "partition-bridge", "member-wipe-and-replace", "slow-peer", "leader-churn",
+         "kill-agent-only", "kill-worker", "partition-worker", "rolling-restart-during-rollout")
 
 
 def scenario(name: str, summary: str, **kwargs: object) -> Callable[[Callable[[Context], Awaitable[None]]],
@@ -62,7 +69,7 @@ def scenario(name: str, summary: str, **kwargs: object) -> Callable[[Callable[[C
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every scenario, in catalogue order (importing the modules registers them)."""
-    from chaos.scenarios import network, process  # noqa: F401
+    from chaos.scenarios import network, process, workers  # noqa: F401
 
     rank = {name: i for i, name in enumerate(ORDER)}
     return dict(sorted(SCENARIOS.items(), key=lambda kv: rank.get(kv[0], len(rank))))

@@ -94,19 +94,7 @@ async def wipe_and_replace(ctx: Context) -> None:
     span = await nem.wipe_and_replace(victim)
     # Entries committed before the wipe may now live on a bare majority that excludes the
     # victim: no other fault until it holds everything committed at its restart again.
-    target = None
-    while target is None:
-        st = await cluster.status(await nem.leader())
-        target = st.get("commitIndex") if st else None
-    while True:
-        st = await cluster.status(victim)
-        if st and (st.get("appliedIndex") or 0) >= target:
-            break
-        if time.monotonic() - span.start > 60:
-            raise TimeoutError(f"{victim} did not catch up to index {target} within 60s")
-        await asyncio.sleep(0.1)
-    nem.figure("catch_up_s", time.monotonic() - span.start)
-    ctx.timeline.mark("note", f"{victim} caught up to index {target}")
+    await nem.wait_caught_up(victim, span.start)
     await ctx.sleep(ctx.duration / 3)
     leader = await nem.leader()
     kill = await nem.kill(leader)

@@ -33,7 +33,7 @@ from haplane.model.names import check_qualified_name
 from haplane.model.quantity import parse_quantity
 
 __all__ = [
-    "Toleration", "EnvVar", "ContainerPort", "ResourceRequirements", "HTTPGetAction", "TCPSocketAction",
+    "Toleration", "EnvVar", "EnvVarSource", "ObjectFieldSelector", "ENV_FIELD_PATHS", "ContainerPort", "ResourceRequirements", "HTTPGetAction", "TCPSocketAction",
     "ExecAction", "Probe", "Container", "PodSpec", "ContainerState", "ContainerStatus", "PodStatus", "Pod",
 ]
 
@@ -67,14 +67,42 @@ class Toleration(KubeModel):
         return self
 
 
+# The pod fields a container's env can take (the downward API); the agent resolves them
+# (node_agent.runtime.base.container_env).
+ENV_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "status.hostIP",
+                   "status.podIP")
+
+
+class ObjectFieldSelector(KubeModel):
+    field_path: NonEmptyStr
+    api_version: str | None = None
+
+    @model_validator(mode="after")
+    def _supported(self) -> Self:
+        if self.field_path not in ENV_FIELD_PATHS:
+            raise FieldError("fieldPath", f"Unsupported value: {self.field_path!r}: supported values: "
+                             + ", ".join(f'"{p}"' for p in ENV_FIELD_PATHS), "FieldValueNotSupported")
+        return self
+
+
+class EnvVarSource(KubeModel):
+    """Only ``fieldRef``: other sources (secrets, config maps, resources) are not implemented
+    (ignored with a warning, like every unknown field)."""
+
+    field_ref: ObjectFieldSelector | None = None
+
+
 class EnvVar(KubeModel):
     name: NonEmptyStr
     value: str | None = None
+    value_from: EnvVarSource | None = None
 
     @model_validator(mode="after")
     def _name(self) -> Self:
         if "=" in self.name:
             raise FieldError("name", "a valid environment variable name must not contain '='")
+        if self.value and self.value_from is not None:
+            raise FieldError("valueFrom", "may not be specified when `value` is not empty", "FieldValueInvalid")
         return self
 
 

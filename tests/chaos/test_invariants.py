@@ -10,6 +10,7 @@ from chaos.history import History, Op
 from chaos.invariants import (
     Mutation,
     QuietWindow,
+    adopted,
     converged,
     creates_durable,
     desired_counts_reached,
@@ -17,11 +18,13 @@ from chaos.invariants import (
     longest_write_gap,
     no_lost_writes,
     no_pods_on_foreign_nodes,
+    pods_recovered,
     quiet_windows,
     recovery_times,
     single_running_pod,
     write_recovery,
 )
+from haplane.control.reconcile.podtemplate import HASH_LABEL, template_hash
 
 
 def ok(t0: float, t1: float) -> Mutation:
@@ -142,9 +145,12 @@ def test_single_running_pod(snapshots: list, verdict: bool) -> None:
     assert single_running_pod(snapshots).ok is verdict
 
 
+TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}
+
+
 def _pod(name: str, owner: str | None, phase: str = "Running", ready: bool = True, node: str = "n1",
-         deleting: bool = False) -> dict:
-    meta: dict = {"name": name, "namespace": "default"}
+         deleting: bool = False, template: dict = TEMPLATE) -> dict:
+    meta: dict = {"name": name, "namespace": "default", "labels": {HASH_LABEL: template_hash(template)}}
     if owner:
         meta["ownerReferences"] = [{"uid": owner, "controller": True}]
     if deleting:
@@ -153,12 +159,25 @@ def _pod(name: str, owner: str | None, phase: str = "Running", ready: bool = Tru
             "status": {"phase": phase, "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
 
 
-def test_desired_counts_reached() -> None:
-    d = {"metadata": {"name": "web", "namespace": "default", "uid": "U"}, "spec": {"replicas": 2}}
-    assert desired_counts_reached([d], [_pod("a", "U"), _pod("b", "U"), _pod("c", "OTHER")]).ok
-    assert not desired_counts_reached([d], [_pod("a", "U"), _pod("b", "U", ready=False)]).ok
-    assert not desired_counts_reached([d], [_pod("a", "U"), _pod("b", "U", deleting=True)]).ok
-    assert not desired_counts_reached([d], [_pod("a", "U"), _pod("b", "U"), _pod("c", "U")]).ok
+WEB = {"metadata": {"name": "web", "namespace": "default", "uid": "U"}, "spec": {"replicas": 2, "template": TEMPLATE}}
+OLD = {"metadata": {"labels": {"app": "web", "v": "1"}}, "spec": TEMPLATE["spec"]}
+
+
+@pytest.mark.parametrize(("pods", "running", "verdict"), [
+    pytest.param([_pod("a", "U"), _pod("b", "U"), _pod("c", "OTHER")], None, True, id="owned-count-only"),
+    pytest.param([_pod("a", "U"), _pod("b", "U", ready=False)], None, False, id="one-unready"),
+    pytest.param([_pod("a", "U"), _pod("b", "U", deleting=True)], None, False, id="one-deleting"),
+    pytest.param([_pod("a", "U"), _pod("b", "U"), _pod("c", "U")], None, False, id="one-too-many"),
+    pytest.param([_pod("a", "U"), _pod("b", "U", template=OLD)], None, False, id="rollout-incomplete"),
+    pytest.param([_pod("a", "U"), _pod("b", "U", node="n2")], [("n1", "default/a"), ("n2", "default/b")], True,
+                 id="all-really-running"),
+    pytest.param([_pod("a", "U"), _pod("b", "U", node="n2")], [("n1", "default/a")], False,
+                 id="ready-in-api-but-its-node-died"),
+    pytest.param([_pod("a", "U"), _pod("b", "U", node="n2")], [("n1", "default/a"), ("n1", "default/b")], False,
+                 id="running-on-another-node"),
+])
+def test_desired_counts_reached(pods: list, running: list | None, verdict: bool) -> None:
+    assert desired_counts_reached([WEB], pods, running).ok is verdict
 
 
 def test_no_pods_on_foreign_nodes() -> None:
@@ -166,3 +185,29 @@ def test_no_pods_on_foreign_nodes() -> None:
     assert no_pods_on_foreign_nodes([("n1", "default/a"), ("n2", "default/b")], pods).ok
     assert not no_pods_on_foreign_nodes([("n2", "default/a")], pods).ok
     assert not no_pods_on_foreign_nodes([("n1", "default/gone")], pods).ok
+
+
+@pytest.mark.parametrize(("series", "points", "verdict"), [
+    pytest.param([(1.0, False), (3.0, True)], [("kill", 0.5)], True, id="reached-within-bound"),
+    pytest.param([(1.0, True), (3.0, False), (9.0, True)], [("kill", 2.0)], False, id="earlier-true-does-not-count"),
+    pytest.param([(1.0, False), (3.0, None)], [("kill", 0.5)], False, id="never-reached"),
+    pytest.param([(1.0, True), (5.0, True)], [("a", 0.0), ("b", 4.0)], True, id="each-point"),
+    pytest.param([(1.0, True)], [], True, id="no-points"),
+])
+def test_pods_recovered(series: list, points: list, verdict: bool) -> None:
+    v = pods_recovered(series, points, bound=3.0)
+    assert v.ok is verdict, v
+    assert len(v.data["points"]) == len(points)
+
+
+@pytest.mark.parametrize(("rounds", "verdict"), [
+    pytest.param([({"p/c": "A"}, {"p/c": "A"})], True, id="adopted"),
+    pytest.param([({"p/c": "A"}, {"p/c": "B"})], False, id="started-again"),
+    pytest.param([({"p/c": "A", "q/c": "Q"}, {"p/c": "A"}), ({"r/c": "R"}, {"r/c": "R"})], True,
+                 id="one-deleted-by-scaling-meanwhile"),
+    pytest.param([({"p/c": "A"}, {}), ({}, {"r/c": "R"})], False, id="nothing-checked-proves-nothing"),
+    pytest.param([({"p/c": "A"}, {"p/c": "A"}), ({"p/c": "A"}, {"p/c": "C"})], False, id="second-restart"),
+])
+def test_adopted(rounds: list, verdict: bool) -> None:
+    v = adopted(rounds)
+    assert v.ok is verdict, v

@@ -7,6 +7,7 @@ import re
 
 from chaos.history import History
 from chaos.invariants import Verdict
+from chaos.pods import judge
 from chaos.report import render_html, timeline_svg, write_report
 from chaos.runner import ScenarioResult
 from chaos.timeline import Sample, Timeline
@@ -62,3 +63,27 @@ def test_write_report(tmp_path) -> None:  # noqa: ANN001
     assert len(back.ops) == 30
     assert len((tmp_path / "kill-leader" / "creates.jsonl").read_text().splitlines()) == 2
     assert json.loads((tmp_path / "kill-leader" / "timeline.json").read_text())["spans"][0]["kind"] == "kill"
+
+
+def test_worker_rows_and_pod_samples() -> None:
+    r = synthetic()
+    r.agents, r.runtime = 2, "process"
+    dep = {"metadata": {"name": "web", "uid": "U"}, "spec": {"replicas": 1}}
+    r.pod_samples = [judge(100.0 + i, [("n1", "default/a")] if i < 5 else [], [dep], [], [
+        {"metadata": {"name": "n1"}, "status": {"conditions": [{"type": "Ready", "status": "False" if i > 6 else "True"}]}}])
+        for i in range(10)]
+    r.timeline.mark("pod-recovery", "n1 killed", at=105.0)
+    svg = timeline_svg(r)
+    assert ">n1<" in svg and ">desired<" in svg and 'class="prec"' in svg
+    assert "NotReady" in svg and "1 container(s) running" in svg
+    page = render_html([r], {"seed": 7})
+    assert "2 process agents, 10 pod snapshots" in page
+
+
+def test_write_report_with_pod_samples(tmp_path) -> None:  # noqa: ANN001
+    r = synthetic()
+    r.pod_samples = [judge(101.0, [("n1", "default/a")], None, None)]
+    write_report(str(tmp_path), [r], {})
+    line = json.loads((tmp_path / "kill-leader" / "pods.jsonl").read_text())
+    assert line["t"] == 1.0 and line["running"] == ["n1:default/a"] and line["met"] is None
+    assert json.loads((tmp_path / "summary.json").read_text())["scenarios"][0]["pod_snapshots"] == 1

@@ -1,7 +1,7 @@
 """The quick chaos subset on real replica processes, and proof that the harness bites.
 
-Each scenario starts its own three-replica cluster, runs the workloads through real faults and
-must pass every check. A failure writes the run's report (timeline, histories) under the test's
+Each scenario starts its own three-replica cluster (plus two process-runtime agents for a
+worker scenario), runs the workloads through real faults and must pass every check. A failure writes the run's report (timeline, histories) under the test's
 tmp_path and prints the seed.
 """
 
@@ -31,8 +31,10 @@ def explain(r: ScenarioResult, report_dir: str) -> str:
 
 def test_the_quick_subset_is_small_and_covers_each_fault_kind() -> None:
     quick = quick_scenarios()
-    assert 3 <= len(quick) <= 4
-    assert {"kill-leader", "partition-leader"} <= {s.name for s in quick}
+    control = [s for s in quick if not s.workers]
+    assert 3 <= len(control) <= 4
+    assert {"kill-leader", "partition-leader"} <= {s.name for s in control}
+    assert [s.name for s in quick if s.workers] == ["kill-worker"]
 
 
 @pytest.mark.parametrize("name", [s.name for s in quick_scenarios()])
@@ -43,6 +45,8 @@ async def test_quick_scenario(name: str, tmp_path) -> None:  # noqa: ANN001
         write_report(str(tmp_path / "report"), [r], {"test": name})
     assert r.ok, explain(r, str(tmp_path / "report"))
     assert r.history.summary()["ok"] > 100, "the workload did not run"
+    if all_scenarios()[name].workers:
+        assert len(r.pod_samples) > 20 and r.figures["replaced_s"], "the pods were not watched being replaced"
 
 
 async def test_harness_catches_stale_reads_from_an_isolated_leader(tmp_path) -> None:  # noqa: ANN001

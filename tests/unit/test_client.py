@@ -568,3 +568,12 @@ def test_bad_config_is_a_config_error(tmp_path, doc):
 
 async def _async(value: Any) -> Any:
     return value
+
+
+async def test_local_address_is_the_source_of_every_connection(serve, make_client):
+    """A node agent talks to the API from its node address (the chaos harness cuts it off there)."""
+    fake = await serve(lambda req, f: _async(ok({"kind": "Pod", "metadata": {"name": str(req.remote)}})))
+    bound = make_client([fake.url], local_address="127.0.0.7")
+    assert (await bound.request("GET", POD_PATH))["metadata"]["name"] == "127.0.0.7"
+    default = make_client([fake.url])
+    assert (await default.request("GET", POD_PATH))["metadata"]["name"] == "127.0.0.1"

@@ -200,6 +200,16 @@ def test_node_status_round_trips() -> None:
     assert out["status"] == status and out["spec"] == spec and warnings == []
 
 
+def test_env_from_pod_fields_is_kept() -> None:
+    """The downward API the agent resolves (``fieldRef``) survives validation; other sources are unknown."""
+    env = [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}, {"name": "A", "value": "1"}]
+    body = copy.deepcopy(MINIMAL["Pod"])
+    body["spec"]["containers"][0]["env"] = env + [{"name": "S", "valueFrom": {"secretKeyRef": {"name": "s"}}}]
+    out, warnings = validate("Pod", body)
+    assert out["spec"]["containers"][0]["env"][:2] == env
+    assert warnings == ['unknown field "spec.containers[0].env[2].valueFrom.secretKeyRef"']
+
+
 def test_unknown_fields_are_dropped_with_one_warning_each() -> None:
     body = copy.deepcopy(MINIMAL["Deployment"])
     body["foo"] = 1
@@ -336,6 +346,10 @@ BAD = [
          f"{POD_C}.resources.requests.cpu", "less than or equal to cpu limit", "request-over-limit"),
     _bad("Pod", f"{POD_C}.env", [{"name": "A=B", "value": "x"}], f"{POD_C}.env[0].name", "'='", "env-name"),
     _bad("Pod", f"{POD_C}.env", [{"value": "x"}], f"{POD_C}.env[0].name", "Required value", "env-no-name"),
+    _bad("Pod", f"{POD_C}.env", [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels"}}}],
+         f"{POD_C}.env[0].valueFrom.fieldRef.fieldPath", "Unsupported value", "env-field-path-unsupported"),
+    _bad("Pod", f"{POD_C}.env", [{"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+         f"{POD_C}.env[0].valueFrom", "may not be specified", "env-value-and-value-from"),
     _bad("Pod", f"{POD_C}.command", "sleep 5", f"{POD_C}.command", "expected an array", "command-string"),
     _bad("Pod", f"{POD_C}.livenessProbe", {"periodSeconds": 5}, f"{POD_C}.livenessProbe",
          "must specify a handler type", "probe-no-handler"),
