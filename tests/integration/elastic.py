@@ -84,6 +84,13 @@ class ElasticCluster(LocalCluster):
                      "--tls-ca", os.path.join(self.tls_dir, "ca.pem")]
         return argv
 
+    def agent_argv(self, m: Member) -> list[str]:
+        """Agents reach the replicas at ``endpoints`` (https with TLS) and trust the cluster's CA."""
+        argv = super().agent_argv(m)
+        if self.tls_dir:
+            argv += ["--ca", os.path.join(self.tls_dir, "ca.pem")]
+        return argv
+
     def client(self, names: list[str] | None = None, **kwargs: Any) -> Client:
         """An admin client for the named replicas (default: all), trusting the cluster's CA."""
         eps = [self.url(n) for n in names] if names else self.endpoints

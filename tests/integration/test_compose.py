@@ -5,17 +5,26 @@
 * Wheels are built on the host (``pip wheel``; dependencies cached in ``$HAPLANE_WHEEL_CACHE``,
   default ~/.cache/haplane-test-wheels, so later runs need no index) and the image installs
   them with ``--no-index``. The image is rebuilt only when the wheels change.
+* The workload image ``busybox:local`` is built from Debian's busybox-static
+  (deploy/images/busybox/build.sh): the agents' engine pulls nothing.
 * The stack is driven with the compose CLI (Debian's ``docker-compose`` 1.29, or the v2 plugin).
   The host reaches the replicas only through their ports published on 127.0.0.1, over HTTPS
-  with the generated CA.
+  with the generated CA, and the pods only through the ports published on their node addresses.
 
-Checked: three replicas elect a leader and turn healthy; ``docker kill`` of the leader's
-container and writes continue; every container killed and started again, and every
-acknowledged write is still there, identical on all replicas.
-TODO(agent): two agents register and a Deployment runs in Docker — when haplane-agent takes --ca.
+Checked: three replicas elect a leader and turn healthy; the two agents (host network, the
+host's engine, ``--ca``) register over HTTPS and a Deployment of two HTTP pods runs as Docker
+containers of this engine (seen with ``docker ps`` by the agents' labels, answering on their
+node addresses); ``docker kill`` of the leader's container and writes continue; every
+container — replicas and agents — killed and started again, and every acknowledged write is
+still there, identical on all replicas, the pods were adopted (the same containers, no
+duplicates) and each restarted agent runs a new pod bound to it.
+
+Clean-up: ``compose down -v``, then the pod containers of this test's cluster (the agents leave
+them running when they stop, by design), found by the agents' ``haplane.node`` labels, which
+carry this cluster's id.
 
 No skipping: without the engine or the compose CLI this test FAILS (DESIGN.md §10).
-First run: ~1-2 min (base image, wheels); later runs ~1 min.
+First run: ~2 min (base image, wheels); later runs ~1.5 min.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import docker
 import pytest
 
@@ -48,6 +58,12 @@ BASE_TAG = os.environ.get("HAPLANE_BASE_IMAGE", "haplane-base:bookworm")
 IMAGE = "haplane:compose-test"
 WHEEL_CACHE = Path(os.environ.get("HAPLANE_WHEEL_CACHE", Path.home() / ".cache" / "haplane-test-wheels"))
 SOURCES = ("haplane", "node_agent", "chaos", "pyproject.toml", "README.md")
+REPLICAS = ("r1", "r2", "r3")
+NODES = ("n1", "n2")
+WORKLOAD_IMAGE = "busybox:local"
+# The agents' node addresses: host loopback, away from the 127.0.1.x of the other agent tests.
+NODE_ADDRESSES = {"n1": "127.0.7.1", "n2": "127.0.7.2"}
+L_NODE, L_POD_UID = "haplane.node", "haplane.pod-uid"  # node_agent.runtime.base's labels
 
 
 def _run(cmd: list[str], timeout: float, **kwargs: object) -> subprocess.CompletedProcess:
@@ -124,6 +140,13 @@ def image(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory)
     return IMAGE
 
 
+@pytest.fixture(scope="module")
+def workload_image(engine: docker.DockerClient) -> str:
+    """busybox:local, built offline in a second (what the agents' engine runs for the Deployment)."""
+    _run([str(DEPLOY / "images" / "busybox" / "build.sh"), WORKLOAD_IMAGE], timeout=120)
+    return WORKLOAD_IMAGE
+
+
 def _free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     try:
@@ -163,7 +186,11 @@ class Stack:
         self.project = f"haplanetest{os.getpid()}"
         self.env = dict(os.environ, HAPLANE_IMAGE=image, HAPLANE_SECRETS=str(secrets),
                         HAPLANE_SUBNET_PREFIX=_free_subnet_prefix(engine),
-                        **{f"HAPLANE_PORT_R{i + 1}": str(p) for i, p in enumerate(self.ports)})
+                        **{f"HAPLANE_PORT_R{i + 1}": str(p) for i, p in enumerate(self.ports)},
+                        **{f"HAPLANE_NODE_ADDRESS_{n.upper()}": a for n, a in NODE_ADDRESSES.items()})
+        # The uid of namespace default: the agents label their containers NODE@<this>, so it
+        # names this test's pod containers and nobody else's (learnt once the cluster is up).
+        self.cluster_id: str | None = None
         self.cmd = [*cmd, "-p", self.project, "-f", str(DEPLOY / "docker-compose.yml")]
         self.endpoints = [f"https://127.0.0.1:{p}" for p in self.ports]
         self.token = (secrets / "admin_token").read_text().strip()
@@ -176,6 +203,23 @@ class Stack:
         cid = self.compose("ps", "-q", service).strip()
         assert cid, f"no container for {service}"
         return self.engine.containers.get(cid)
+
+    def pod_containers(self, *, stopped: bool = False) -> list[docker.models.containers.Container]:
+        """The containers the agents of THIS cluster started (running ones unless ``stopped``)."""
+        assert self.cluster_id, "the cluster id is not known yet"
+        return [ct for node in NODES
+                for ct in self.engine.containers.list(all=stopped,
+                                                      filters={"label": f"{L_NODE}={node}@{self.cluster_id}"})]
+
+    def remove_pod_containers(self) -> int:
+        removed = 0
+        for ct in self.pod_containers(stopped=True):
+            try:
+                ct.remove(force=True)
+                removed += 1
+            except docker.errors.NotFound:
+                pass
+        return removed
 
     def client(self, endpoints: list[str] | None = None, **kwargs: object) -> Client:
         return Client(endpoints or self.endpoints, self.token, ssl=self.ssl, **kwargs)  # type: ignore[arg-type]
@@ -206,7 +250,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         while True:
             states = {s: (self.container(s).attrs["State"].get("Health") or {}).get("Status")
-                      for s in ("r1", "r2", "r3")}
+                      for s in REPLICAS}
             if all(v == "healthy" for v in states.values()):
                 return
             assert time.monotonic() < deadline, f"not healthy: {states}"
@@ -228,7 +272,8 @@ class Stack:
 
 
 @pytest.fixture
-def stack(engine: docker.DockerClient, compose_cmd: list[str], image: str, tmp_path: Path) -> Iterator[Stack]:
+def stack(engine: docker.DockerClient, compose_cmd: list[str], image: str, workload_image: str,
+          tmp_path: Path) -> Iterator[Stack]:
     secrets = tmp_path / "secrets"
     _run([str(DEPLOY / "make-secrets.sh"), str(secrets)], timeout=60,
          env=dict(os.environ, HAPLANE=f"{sys.executable} -m haplane"), cwd=REPO)
@@ -240,6 +285,9 @@ def stack(engine: docker.DockerClient, compose_cmd: list[str], image: str, tmp_p
             st.compose("down", "-v", "--remove-orphans", "-t", "5", timeout=180)
         except AssertionError as exc:
             print(f"compose down failed: {exc}")
+        # The agents are gone now: nothing restarts the pods' containers while they go.
+        if st.cluster_id:
+            print(f"removed {st.remove_pod_containers()} pod container(s)")
 
 
 async def _write(c: Client, name: str) -> dict:
@@ -247,14 +295,137 @@ async def _write(c: Client, name: str) -> dict:
                            "data": {"v": name}})
 
 
-async def test_compose_stack_survives_leader_kill_and_full_restart(stack: Stack) -> None:
+async def _eventually(check, timeout: float, what: str, stack: Stack | None = None):  # noqa: ANN001, ANN202
+    """Poll ``check`` until it returns something truthy (haplane errors count as not yet); on
+    timeout, fail with the last answer (and the stack's recent logs)."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            last = await check()
+            if last:
+                return last
+        except errors.HaplaneError as exc:
+            last = exc
+        await asyncio.sleep(0.5)
+    logs = f"\n{stack.logs()}" if stack is not None else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}{logs}")
+
+
+def _web_pod_spec() -> dict:
+    """busybox httpd serving hello-<its hostname: the container id's first 12 characters> on its
+    containerPort 8080, ready when it answers; tolerates an unreachable node, so a restart of the
+    whole control plane (during which no heartbeat lands) never evicts it. (``$$`` is a literal
+    ``$`` for the shell; ``$(PORT_HTTP)`` is expanded by the agent.)"""
+    script = "mkdir -p /www && echo hello-$$(hostname) > /www/index.html && exec httpd -f -h /www -p $(PORT_HTTP)"
+    return {"terminationGracePeriodSeconds": 3,
+            "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}],
+            "containers": [{
+                "name": "main", "image": WORKLOAD_IMAGE, "imagePullPolicy": "Never", "command": ["sh", "-c", script],
+                "ports": [{"name": "http", "containerPort": 8080}],
+                "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1}}]}
+
+
+def _web_deployment(replicas: int) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": _web_pod_spec()}}}
+
+
+def _bound_pod(node: str) -> dict:
+    """A pod bound to ``node`` directly: only that node's agent can run it."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"on-{node}", "namespace": "default", "labels": {"app": "bound"}},
+            "spec": {**_web_pod_spec(), "nodeName": node}}
+
+
+async def _nodes_ready(c: Client) -> list[dict] | None:
+    nodes = []
+    for name in NODES:
+        node = await c.get("Node", name, None)
+        if not any(x["type"] == "Ready" and x["status"] == "True" for x in node["status"].get("conditions") or []):
+            return None
+        nodes.append(node)
+    return nodes
+
+
+async def _web_ready(c: Client, n: int) -> list[dict] | None:
+    """The Deployment's n pods, all Running and Ready, once its status says so too."""
+    dep = await c.get("Deployment", "web")
+    if (dep.get("status") or {}).get("readyReplicas") != n:
+        return None
+    return await _pods_ready(c, "app=web", n)
+
+
+async def _pods_ready(c: Client, selector: str, n: int) -> list[dict] | None:
+    """The n pods matching ``selector``, once all are Running and Ready."""
+    pods = [p for p in (await c.list("Pod", "default", label_selector=selector))["items"]
+            if not p["metadata"].get("deletionTimestamp")]
+    if len(pods) != n:
+        return None
+    for p in pods:
+        st = p.get("status") or {}
+        ready = any(x["type"] == "Ready" and x["status"] == "True" for x in st.get("conditions") or [])
+        if st.get("phase") != "Running" or not ready:
+            return None
+    return pods
+
+
+async def _fetch(url: str) -> str:
+    async with aiohttp.ClientSession() as s, s.get(url, timeout=aiohttp.ClientTimeout(total=5)) as r:
+        r.raise_for_status()
+        return await r.text()
+
+
+async def _check_pods_run_in_docker(stack: Stack, pods: list[dict]) -> dict[str, str]:
+    """Each pod is exactly one running container of this engine, labelled by its agent, published
+    on its node address, answering there; return {pod uid: container id}."""
+    by_uid: dict[str, list] = {}
+    for ct in stack.pod_containers():
+        by_uid.setdefault(ct.labels.get(L_POD_UID, ""), []).append(ct)
+    assert set(by_uid) == {p["metadata"]["uid"] for p in pods}, \
+        f"containers {sorted(by_uid)} for pods {[p['metadata']['uid'] for p in pods]}"
+    out = {}
+    for p in pods:
+        (ct,) = by_uid[p["metadata"]["uid"]]  # one container per pod: no duplicates
+        node = p["spec"]["nodeName"]
+        address = NODE_ADDRESSES[node]
+        assert ct.status == "running" and ct.labels[L_NODE] == f"{node}@{stack.cluster_id}"
+        assert WORKLOAD_IMAGE in ct.image.tags, ct.image.tags
+        bindings = ct.attrs["NetworkSettings"]["Ports"]["8080/tcp"]
+        assert {b["HostIp"] for b in bindings} == {address}, bindings
+        cs = p["status"]["containerStatuses"][0]
+        assert p["status"]["hostIP"] == address and cs["containerID"].endswith(ct.id), (p["status"], ct.id)
+        assert {b["HostPort"] for b in bindings} == {str(cs["hostPorts"]["http"])}, (bindings, cs)
+        body = await _fetch(f"http://{address}:{cs['hostPorts']['http']}/")
+        assert body.strip() == f"hello-{ct.id[:12]}", (body, ct.id)  # this very container answered
+        out[p["metadata"]["uid"]] = ct.id
+    return out
+
+
+async def test_compose_stack_runs_pods_and_survives_leader_kill_and_full_restart(stack: Stack) -> None:
     t0 = time.monotonic()
-    stack.compose("up", "-d", "--no-build", "r1", "r2", "r3")
+    stack.compose("up", "-d", "--no-build")
     leader = await stack.wait_leader()
     t_up = time.monotonic() - t0
     await stack.wait_healthy()
     acked: set[str] = set()
     async with stack.client(timeout=5.0, max_attempts=10, backoff_max=1.0) as c:
+        stack.cluster_id = str((await c.get("Namespace", "default", None))["metadata"]["uid"])
+
+        # The agents (host network, --ca) register over HTTPS and run a Deployment in Docker.
+        nodes = await _eventually(lambda: _nodes_ready(c), 90, f"nodes {NODES} registered and Ready", stack)
+        for node in nodes:
+            info = node["status"]["nodeInfo"]["containerRuntimeVersion"]
+            assert info.startswith("docker://") and info != "docker://unknown", info
+            assert node["status"]["addresses"][0]["address"] == NODE_ADDRESSES[node["metadata"]["name"]]
+        t_agents = time.monotonic() - t0
+        await c.create(_web_deployment(2))
+        pods = await _eventually(lambda: _web_ready(c, 2), 90, "Deployment web: 2 pods Running and Ready", stack)
+        t_pods = time.monotonic() - t0
+        containers = await _check_pods_run_in_docker(stack, pods)
+        placement = sorted(p["spec"]["nodeName"] for p in pods)
+
         for i in range(20):
             acked.add((await _write(c, f"before-{i}"))["metadata"]["name"])
 
@@ -271,10 +442,11 @@ async def test_compose_stack_survives_leader_kill_and_full_restart(stack: Stack)
         victim.start()
         await stack.wait_leader()
 
-    # Every container dies at once, then all come back: the state is intact.
-    for s in ("r1", "r2", "r3"):
+    # Every container — replicas and agents — dies at once, then all come back: the state is
+    # intact, and the pods (which outlive their agent, by design) are adopted, not duplicated.
+    for s in (*REPLICAS, *NODES):
         stack.container(s).kill()
-    stack.compose("up", "-d", "--no-build", "r1", "r2", "r3")
+    stack.compose("up", "-d", "--no-build")
     t_restart = time.monotonic()
     await stack.wait_leader()
     t_recover = time.monotonic() - t_restart
@@ -282,11 +454,23 @@ async def test_compose_stack_survives_leader_kill_and_full_restart(stack: Stack)
         names = {o["metadata"]["name"] for o in (await c.list("ConfigMap", "default"))["items"]}
         assert acked <= names, f"lost: {sorted(acked - names)}"
         await _write(c, "after-restart")
+        pods = await _eventually(lambda: _web_ready(c, 2), 60, "Deployment web still at 2 after the restart", stack)
+        # Each restarted agent works: it runs a new pod bound to it. By then it has listed its
+        # pods and synced them, so the Deployment's pods were adopted or duplicated: adopted.
+        for node in NODES:
+            await c.create(_bound_pod(node))
+        bound = await _eventually(lambda: _pods_ready(c, "app=bound", len(NODES)), 90,
+                                  f"a new pod bound to each of {NODES} Running after the restart", stack)
+        after = await _check_pods_run_in_docker(stack, pods + bound)
+        assert {u: after[u] for u in containers} == containers, "the Deployment's containers were replaced"
+        assert sorted(p["spec"]["nodeName"] for p in bound) == sorted(NODES)
     for _ in range(60):
         hashes = await stack.hashes()
         if len(set(hashes.values())) == 1:
             break
         await asyncio.sleep(0.5)
     assert len(set(hashes.values())) == 1, hashes
-    print(json.dumps({"up_to_leader_s": round(t_up, 1), "kill_to_first_ack_s": round(first_ack or -1, 2),
+    print(json.dumps({"up_to_leader_s": round(t_up, 1), "up_to_nodes_ready_s": round(t_agents, 1),
+                      "up_to_pods_ready_s": round(t_pods, 1), "placement": placement,
+                      "kill_to_first_ack_s": round(first_ack or -1, 2),
                       "full_restart_to_leader_s": round(t_recover, 1), "acked": len(acked)}))

@@ -1,4 +1,4 @@
-"""TLS on real replicas: clients that trust the CA get through, the others are refused.
+"""TLS on real replicas: clients (and node agents) that trust the CA get through, the others are refused.
 
 Certificates come from ``haplane certs generate`` (offline). The replicas also talk to each
 other over HTTPS (member status, forwarding to the leader), verifying against ``--tls-ca``.
@@ -6,11 +6,13 @@ other over HTTPS (member status, forwarding to the leader), verifying against ``
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import ssl
 import subprocess
 import sys
+import uuid
 
 import aiohttp
 import pytest
@@ -20,6 +22,8 @@ from haplane.client import Client
 from tests.integration.elastic import REPO, ElasticCluster
 
 pytestmark = pytest.mark.integration
+
+NODE_NET = "127.0.6"  # this module's node addresses (other modules' agents use 127.0.1.x)
 
 
 def _generate(directory: str, hosts: str) -> None:
@@ -86,3 +90,81 @@ async def test_https_api_with_a_private_ca(tmp_path) -> None:  # noqa: ANN001
         assert proc.returncode == 0 and "tls" in proc.stdout, proc.stderr
     finally:
         lc.stop_all()
+
+
+async def _eventually(check, timeout: float, what: str):  # noqa: ANN001, ANN202
+    """Poll ``check`` until it returns something truthy (haplane errors count as not yet)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: object = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            last = await check()
+            if last:
+                return last
+        except errors.HaplaneError as exc:
+            last = exc
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+async def test_an_agent_with_the_ca_registers_runs_a_pod_and_serves_its_logs_over_tls(tmp_path) -> None:  # noqa: ANN001
+    """``haplane-agent --ca``: the agent's client and its log server's token checks both verify
+    the replicas' HTTPS certificates; an agent without the CA never gets in."""
+    certs = str(tmp_path / "certs")
+    _generate(certs, "127.0.0.1,localhost")
+    lc = ElasticCluster(str(tmp_path / "c"), tls_dir=certs, agents=1, runtime="process", node_net=NODE_NET)
+    lc.start_all()
+    stray: subprocess.Popen | None = None
+    try:
+        await lc.wait_leader()
+        assert "--ca" in lc.members["n1"].argv and all(e.startswith("https://") for e in lc.endpoints)
+        marker = uuid.uuid4().hex
+        async with lc.client(timeout=5.0, max_attempts=5) as c:
+            async def ready() -> bool:
+                node = await c.get("Node", "n1", None)
+                return any(x["type"] == "Ready" and x["status"] == "True"
+                           for x in node["status"].get("conditions") or [])
+
+            await _eventually(ready, 60, "node n1 registered over HTTPS and Ready")
+            await c.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tls-pod", "namespace": "default"},
+                            "spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 2, "containers": [
+                                {"name": "main", "image": "busybox:local",
+                                 "command": ["sh", "-c", f"echo hello-{marker}; exec sleep 600"]}]}})
+
+            async def running() -> dict | None:
+                pod = await c.get("Pod", "tls-pod")
+                return pod if (pod.get("status") or {}).get("phase") == "Running" else None
+
+            await _eventually(running, 60, "tls-pod Running (status written by the agent over HTTPS)")
+
+            # The replica proxies the log request to the agent's log server, which checks the
+            # caller's token with the API over HTTPS: that check needs the CA as well.
+            async def logged() -> bool:
+                _, _, body = await c.request_raw("GET", "/api/v1/namespaces/default/pods/tls-pod/log")
+                return f"hello-{marker}".encode() in body
+
+            await _eventually(logged, 30, "the pod's log through the replica and the agent's log server")
+
+            # Without --ca the same agent never registers, and its log says why.
+            token_file = tmp_path / "node_token"
+            token_file.write_text(lc.token("node"))
+            log_path = tmp_path / "n2.log"
+            with open(log_path, "wb") as log:
+                stray = subprocess.Popen(
+                    [sys.executable, "-m", "node_agent.agent", "--name", "n2", "--address", f"{NODE_NET}.2",
+                     "--servers", ",".join(lc.endpoints), "--token-file", str(token_file), "--runtime", "process",
+                     "--state-dir", str(tmp_path / "n2"), "--port", "0", "--no-proxy"],
+                    cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+            async def refused() -> bool:
+                assert stray is not None and stray.poll() is None, log_path.read_text()
+                return "certificate verify failed" in log_path.read_text().lower()
+
+            await _eventually(refused, 30, "the agent without --ca to log 'certificate verify failed'")
+            with pytest.raises(errors.NotFound):
+                await c.get("Node", "n2", None)
+    finally:
+        if stray is not None and stray.poll() is None:
+            stray.kill()
+            stray.wait(10)
+        lc.stop_all()  # agents stop with --stop-on-exit: the pod's process goes with n1
