@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import re
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from haplane.control.leader import ControlContext
 from haplane.control.loops import level_triggered
 from haplane.control.nodes import parse_time
 from haplane.errors import Conflict, HaplaneError, NotFound
 from haplane.store import commands
+from haplane.store.fsm import Change
 
 log = logging.getLogger(__name__)
 
 OWNER_KINDS = ("Deployment", "Pod", "Node", "Service", "ConfigMap", "Namespace")
 DEPENDENT_KINDS = ("Pod", "ConfigMap", "Endpoints", "Service")
+_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 def garbage(dependents: Iterable[tuple[str, dict]], live_uids: set[str]) -> list[tuple[str, dict]]:
@@ -34,13 +40,39 @@ def garbage(dependents: Iterable[tuple[str, dict]], live_uids: set[str]) -> list
 
 
 def expired_events(events: Iterable[dict], now: float, ttl: float) -> list[dict]:
-    """Events last seen more than ``ttl`` seconds before ``now``. Pure."""
+    """Events last seen more than ``ttl`` seconds before ``now``. Pure.
+
+    Timestamps in the form the control plane writes (``2006-01-02T15:04:05Z``) sort as text,
+    so they are compared with the cutoff as strings; only other forms are parsed (tens of
+    thousands of events are checked on every pass).
+    """
+    cutoff = now - ttl
+    cutoff_text = datetime.fromtimestamp(math.ceil(cutoff), UTC).strftime(_FORMAT)  # seen < cutoff, in whole seconds
     out = []
     for ev in events:
-        seen = parse_time(ev.get("lastTimestamp") or (ev.get("metadata") or {}).get("creationTimestamp"))
-        if seen is not None and now - seen > ttl:
+        text = ev.get("lastTimestamp") or (ev.get("metadata") or {}).get("creationTimestamp")
+        if isinstance(text, str) and _CANONICAL.fullmatch(text):
+            if text < cutoff_text:
+                out.append(ev)
+            continue
+        seen = parse_time(text)
+        if seen is not None and seen < cutoff:
             out.append(ev)
     return out
+
+
+def makes_garbage(change: Change) -> bool:
+    """Can this change turn something into garbage? An owner deleted, or a dependent created
+    or re-parented with owner references (whose owners may be gone already). Status writes,
+    bindings and the like cannot: they need no collection pass (the periodic resync still
+    runs, for Event expiry)."""
+    if change.type == "DELETED":
+        return change.kind in OWNER_KINDS
+    if change.kind not in DEPENDENT_KINDS:
+        return False
+    refs = (change.obj.get("metadata") or {}).get("ownerReferences")
+    before = ((change.prev or {}).get("metadata") or {}).get("ownerReferences")
+    return bool(refs) and (change.type == "ADDED" or refs != before)
 
 
 async def gc_step(ctx: ControlContext, *, event_ttl: float = 3600.0) -> None:
@@ -69,4 +101,4 @@ async def gc_loop(ctx: ControlContext, *, event_ttl: float = 3600.0) -> None:
     async def step(c: ControlContext) -> None:
         await gc_step(c, event_ttl=event_ttl)
     step.__name__ = "gc_step"
-    await level_triggered(ctx, OWNER_KINDS, step, resync=30.0, settle=0.2)
+    await level_triggered(ctx, OWNER_KINDS + DEPENDENT_KINDS, step, resync=30.0, settle=0.2, relevant=makes_garbage)

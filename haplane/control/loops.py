@@ -21,19 +21,20 @@ Step = Callable[[ControlContext], Awaitable[float | None]]
 
 
 async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step, *, resync: float = 5.0,
-                          settle: float = 0.02) -> None:
+                          settle: float = 0.02, relevant: Callable[[Change], bool] | None = None) -> None:
     """Run ``step`` on changes to ``kinds`` and every ``resync`` seconds, until cancelled.
 
-    ``settle`` lets a burst of changes coalesce into one step. A step may return a number of
-    seconds after which it wants to run again even if nothing changes (a requeue). Errors inside
-    a step are logged once per distinct message and the loop goes on.
+    ``settle`` lets a burst of changes coalesce into one step. ``relevant``, if given, narrows
+    which changes of those kinds wake the loop (the resync still runs regardless). A step may
+    return a number of seconds after which it wants to run again even if nothing changes (a
+    requeue). Errors inside a step are logged once per distinct message and the loop goes on.
     """
     wanted = frozenset(kinds)
     wake = asyncio.Event()
     wake.set()
 
     def nudge(changes: list[Change]) -> None:
-        if any(c.kind in wanted for c in changes):
+        if any(c.kind in wanted and (relevant is None or relevant(c)) for c in changes):
             wake.set()
 
     unlisten = ctx.store.hub.listen(nudge)

@@ -1,9 +1,9 @@
 """Group commit: API writes share Raft entries; reads share barriers.
 
 The proposer lives on the event loop. Ops queue up; whenever fewer than ``max_inflight``
-entries are on their way through Raft, everything queued (up to ``max_batch``) leaves as one
-entry at once — the first write of a quiet moment is never held back by a timer, and under
-load each entry carries many writes.
+entries are on their way through Raft, everything queued (up to ``max_batch`` ops and
+``max_entry_bytes`` encoded) leaves as one entry at once — the first write of a quiet moment is
+never held back by a timer, and under load each entry carries many writes.
 
 Failure handling: an op whose entry failed is re-proposed until its deadline. That is safe
 because writes carry a request id that the state machine applies at most once. At the
@@ -29,6 +29,10 @@ from haplane.store import commands
 from haplane.store.raft import NOT_APPENDED
 
 log = logging.getLogger(__name__)
+
+# An entry stays under this (unless one op alone is bigger), far below RaftTiming.append_batch_bytes:
+# pysyncobj sends bigger entries in pieces, which it gets wrong (see haplane.store.raft).
+MAX_ENTRY_BYTES = 4 * 2 ** 20
 
 
 class Proposing(Protocol):
@@ -61,11 +65,12 @@ class _Entry:
 class Proposer:
     def __init__(
         self, raft: Proposing, *, max_batch: int = 256, max_inflight: int = 4,
-        timeout: float = 5.0, retry_interval: float = 0.05,
+        timeout: float = 5.0, retry_interval: float = 0.05, max_entry_bytes: int = MAX_ENTRY_BYTES,
     ) -> None:
         self._raft = raft
         self._loop = asyncio.get_running_loop()
         self.max_batch, self.max_inflight = max_batch, max_inflight
+        self.max_entry_bytes = max_entry_bytes
         self.timeout, self.retry_interval = timeout, retry_interval
         self._queue: list[_Pending] = []
         self._inflight = 0
@@ -128,6 +133,13 @@ class Proposer:
                 else:
                     rest.append(p)
             self._queue = rest
+            data = commands.encode_entry([p.op for p in batch]) if batch else b""
+            while len(data) > self.max_entry_bytes and len(batch) > 1:
+                # Too big for one entry: the second half waits, in order, at the head of the queue.
+                half = len(batch) // 2
+                self._queue[:0] = batch[half:]
+                batch = batch[:half]
+                data = commands.encode_entry([p.op for p in batch])
             if self._open_barrier is not None and self._open_barrier in batch:
                 self._open_barrier = None
             if not batch:
@@ -139,7 +151,6 @@ class Proposer:
             self._inflight += 1
             self.entries_proposed += 1
             self.ops_proposed += len(batch)
-            data = commands.encode_entry([p.op for p in batch])
             entry = _Entry(batch)
             for p in batch:
                 p.in_flight = True

@@ -66,6 +66,14 @@ class RaftTiming:
     connection_retry: float = 0.3
     compaction_entries: int = 20_000
     compaction_seconds: float = 600.0
+    # pysyncobj (0.3.17) sends an entry at least this big in pieces and marks the last piece by
+    # the command's length, not its pickle's. Pickle protocol 2 doubles every byte >= 0x80, so
+    # the pickle often runs on past the piece marked last: the follower unpickles a truncated
+    # entry ("pickle data was truncated", its tick fails) and replication stalls while the
+    # leader resends it. Ordinary entries hit it (256 pod bindings are ~120 KB). Above any entry
+    # the proposer builds (proposer.MAX_ENTRY_BYTES), the piecewise path is never taken. (This
+    # also bounds one append_entries message; a lagging follower gets several in a row.)
+    append_batch_bytes: int = 8 * 2 ** 20
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RaftTiming:
@@ -132,6 +140,7 @@ class RaftNode:
             connectionRetryTime=timing.connection_retry,
             logCompactionMinEntries=timing.compaction_entries,
             logCompactionMinTime=timing.compaction_seconds,
+            appendEntriesBatchSizeBytes=timing.append_batch_bytes,
             dynamicMembershipChange=True,
             onStateChanged=state_changed,
         )

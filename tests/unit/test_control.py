@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from haplane.cli_workloads import may_evict, rollout_progress
-from haplane.control.gc import expired_events, garbage
+from haplane.control.gc import expired_events, garbage, makes_garbage
 from haplane.control.nodes import UNREACHABLE, decide, tolerates_unreachable_forever
 from haplane.control.scheduling import pending
+from haplane.store.fsm import Change
 
 T0 = 1_800_000_000.0
 
@@ -88,6 +89,55 @@ def test_expired_events() -> None:
     events = [{"metadata": {"name": "old"}, "lastTimestamp": iso(T0 - 7200)},
               {"metadata": {"name": "new"}, "lastTimestamp": iso(T0 - 10)}]
     assert [e["metadata"]["name"] for e in expired_events(events, T0, 3600)] == ["old"]
+
+
+@pytest.mark.parametrize("stamp, now, expired", [
+    # Canonical stamps are compared as text: the boundary must be exactly "older than ttl".
+    pytest.param(iso(T0 - 3601), T0, True, id="a-second-past-ttl"),
+    pytest.param(iso(T0 - 3600), T0, False, id="exactly-ttl-old"),
+    pytest.param(iso(T0 - 3600), T0 + 0.5, True, id="ttl-and-a-half-second"),
+    pytest.param(iso(T0 - 3599), T0 + 0.5, False, id="just-under-ttl-with-fraction"),
+    pytest.param(iso(T0 - 10), T0, False, id="fresh"),
+    # Other spellings are parsed (or, when unparsable, never expire), as before.
+    pytest.param(iso(T0 - 7200).replace("Z", "+00:00"), T0, False, id="offset-form-unparsed"),
+    pytest.param(iso(T0 - 7200)[:-1] + ".5Z", T0, False, id="fractional-unparsed"),
+    pytest.param("yesterday", T0, False, id="garbage"),
+    pytest.param(None, T0, False, id="missing"),
+])
+def test_expired_events_boundaries(stamp: str | None, now: float, expired: bool) -> None:
+    ev = {"metadata": {"name": "e"}, "lastTimestamp": stamp}
+    assert bool(expired_events([ev], now, 3600)) is expired
+
+
+def test_expired_events_falls_back_to_creation_timestamp() -> None:
+    ev = {"metadata": {"name": "e", "creationTimestamp": iso(T0 - 7200)}}
+    assert expired_events([ev], T0, 3600) == [ev]
+
+
+def _change(ctype: str, kind: str, refs: list | None = None, before: list | None = None) -> Change:
+    def obj(r: list | None) -> dict:
+        return {"metadata": {"name": "x", **({"ownerReferences": r} if r else {})}}
+    return Change(1, ctype, kind, "default", obj(refs), obj(before) if ctype == "MODIFIED" else None)
+
+
+REF = [{"uid": "d1", "controller": True}]
+
+
+@pytest.mark.parametrize("change, wakes", [
+    pytest.param(_change("DELETED", "Deployment"), True, id="owner-deleted"),
+    pytest.param(_change("DELETED", "Pod", REF), True, id="pod-deleted-may-own-things"),
+    pytest.param(_change("DELETED", "Event"), False, id="event-deleted"),
+    pytest.param(_change("ADDED", "Pod", REF), True, id="owned-pod-created"),
+    pytest.param(_change("ADDED", "Pod"), False, id="ownerless-pod-created"),
+    pytest.param(_change("MODIFIED", "Pod", REF, REF), False, id="pod-bound-or-status-written"),
+    pytest.param(_change("MODIFIED", "Pod", REF, [{"uid": "other"}]), True, id="pod-reparented"),
+    pytest.param(_change("MODIFIED", "Pod", None, REF), False, id="pod-orphaned"),
+    pytest.param(_change("ADDED", "Deployment"), False, id="owner-created"),
+    pytest.param(_change("MODIFIED", "Node"), False, id="node-changed"),
+    pytest.param(_change("ADDED", "Endpoints", REF), True, id="owned-endpoints-created"),
+])
+def test_only_changes_that_can_make_garbage_wake_the_collector(change: Change, wakes: bool) -> None:
+    assert makes_garbage(change) is wakes
 
 
 def test_pending_pods() -> None:

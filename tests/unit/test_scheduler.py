@@ -25,7 +25,13 @@ from haplane.control.scheduler.predicates import (
     tolerates_taints,
 )
 from haplane.control.scheduler.scorers import SCORERS, least_allocated, spread
-from haplane.control.scheduler.select import schedule, unschedulable_message
+from haplane.control.scheduler.select import (
+    feasible_limit,
+    place,
+    scan_offset,
+    schedule,
+    unschedulable_message,
+)
 
 MANIFESTS = Path(__file__).resolve().parents[3] / "shared" / "manifests"
 TS = "2026-11-25T19:00:00Z"
@@ -291,11 +297,82 @@ def test_schedule_in_creation_order_then_name() -> None:
     assert [u.pod["metadata"]["name"] for u in unschedulable] == ["b-late"]
 
 
-def test_schedule_rotates_scan_start_with_max_feasible() -> None:
-    # With one feasible node per pod, the rotating offset alone spreads ownerless pods.
-    pending = [pod(f"p{i}") for i in range(4)]
-    bindings, _ = schedule(pending, [node(n) for n in "abcd"], [], max_feasible=1)
-    assert [b.node_name for b in bindings] == ["a", "b", "c", "d"]
+@pytest.mark.parametrize(("nodes", "limit"), [
+    pytest.param(0, 50, id="no-nodes"),
+    pytest.param(3, 50, id="few-nodes-all-scanned"),
+    pytest.param(1000, 50, id="1000-nodes-floor"),
+    pytest.param(1999, 99, id="just-under-2000"),
+    pytest.param(5000, 250, id="5000-nodes-5-percent"),
+])
+def test_feasible_limit(nodes: int, limit: int) -> None:
+    assert feasible_limit(nodes) == limit
+
+
+def test_scan_offset_is_stable_and_differs_between_pods() -> None:
+    a, b = pod("a"), pod("b")
+    assert scan_offset(a) == scan_offset(pod("a")) and scan_offset(a) != scan_offset(b)
+    with_uid = dict(a, metadata=dict(a["metadata"], uid="u-1"))
+    assert scan_offset(with_uid) == scan_offset(dict(b, metadata=dict(b["metadata"], uid="u-1")))  # uid first
+
+
+def _starts_at(p: dict[str, Any], names: list[str]) -> str:
+    return sorted(names)[scan_offset(p) % len(names)]
+
+
+def test_each_pod_starts_its_scan_at_its_own_offset() -> None:
+    # With one feasible node per pod and no scores to tell nodes apart, where a pod lands is
+    # exactly where its scan starts.
+    names = [f"n{i}" for i in range(7)]
+    pending = [pod(f"p{i}") for i in range(12)]
+    bindings, _ = schedule(pending, [node(n) for n in names], [], max_feasible=1)
+    assert {b.pod["metadata"]["name"]: b.node_name for b in bindings} == {
+        p["metadata"]["name"]: _starts_at(p, names) for p in pending}
+    assert len({b.node_name for b in bindings}) > 1
+
+
+@pytest.mark.parametrize(("limit", "lands_on_empty"), [
+    pytest.param(1, False, id="sees-only-its-start"),
+    pytest.param(4, False, id="stops-before-the-empty-node"),
+    pytest.param(5, True, id="reaches-the-empty-node"),
+    pytest.param(None, True, id="default-covers-few-nodes"),
+])
+def test_scan_stops_after_max_feasible_fitting_nodes(limit: int | None, lands_on_empty: bool) -> None:
+    names = [f"n{i}" for i in range(8)]
+    p = pod("p", cpu="100m")
+    start = sorted(names).index(_starts_at(p, names))
+    order = [sorted(names)[(start + k) % 8] for k in range(8)]
+    empty = order[4]  # the fifth node the scan reaches; every other node is half full
+    bound = [pod(f"b-{n}", cpu="2", node_name=n) for n in names if n != empty]
+    bindings, _ = schedule([p], [node(n) for n in names], bound, max_feasible=limit)
+    assert (bindings[0].node_name == empty) is lands_on_empty
+
+
+def test_nodes_that_do_not_fit_do_not_count_toward_the_limit() -> None:
+    names = [f"n{i}" for i in range(6)]
+    p = pod("p", cpu="1")
+    start = sorted(names).index(_starts_at(p, names))
+    order = [sorted(names)[(start + k) % 6] for k in range(6)]
+    bound = [pod(f"full-{n}", cpu="4", node_name=n) for n in order[:3]]  # the first three are full
+    bindings, _ = schedule([p], [node(n) for n in names], bound, max_feasible=1)
+    assert bindings[0].node_name == order[3]
+
+
+def test_sampled_placement_stays_balanced_and_spread() -> None:
+    # 200 nodes, 2,000 pods of 4 owners created interleaved, placed in passes of 80 on the
+    # same NodeInfos (as the scheduler's cache does), scanning 50 nodes per pod. A scan start
+    # that moves on by the nodes scanned (a cursor) sends every pod of one owner to the same
+    # few windows here; a per-pod start does not.
+    infos = build_node_infos([node(f"n{i:03d}", cpu="64", memory="256Gi") for i in range(200)], [])
+    pending = [pod(f"p{i:04d}", cpu="100m", memory="64Mi", owner=f"d{i % 4}") for i in range(2000)]
+    bindings = []
+    for i in range(0, len(pending), 80):
+        placed, unschedulable = place(pending[i:i + 80], infos, max_feasible=50)
+        assert not unschedulable
+        bindings += placed
+    per_node = placements(bindings)
+    assert len(per_node) == 200 and max(per_node.values()) - min(per_node.values()) <= 4
+    per_owner_node = Counter((b.pod["metadata"]["ownerReferences"][0]["uid"], b.node_name) for b in bindings)
+    assert max(per_owner_node.values()) <= 4  # 500 pods per owner over 200 nodes: 3 at best
 
 
 def test_schedule_ties_broken_by_node_name() -> None:

@@ -25,7 +25,7 @@ from typing import Any
 from haplane.model.quantity import parse_cpu, parse_memory
 
 __all__ = [
-    "PodInfo", "NodeInfo", "build_node_infos", "as_pod_info", "owner_uid",
+    "PodInfo", "NodeInfo", "build_node_infos", "as_pod_info", "booked_info", "is_booked", "owner_uid",
     "node_ready", "node_schedulable", "matches_node_selector", "tolerates_taints", "fits_resources",
     "host_ports_free", "STATIC_PREDICATES", "DYNAMIC_PREDICATES", "PREDICATES", "Predicate",
 ]
@@ -105,6 +105,7 @@ class NodeInfo:
     pod_count: int = 0
     host_ports: set[tuple[str, int]] = field(default_factory=set)
     owner_counts: dict[str, int] = field(default_factory=dict)  # controller uid -> pods here
+    port_counts: dict[tuple[str, int], int] = field(default_factory=dict)  # so remove_pod frees a port once unused
 
     @classmethod
     def of(cls, node: Obj) -> NodeInfo:
@@ -122,18 +123,58 @@ class NodeInfo:
             allocatable_pods=None if pods is None else _quantity(parse_memory, pods),  # a plain count
         )
 
-    def add_pod(self, pod: Obj | PodInfo) -> None:
-        """Account for ``pod`` running here. A bound pod with unparsable requests counts as 0."""
-        try:
-            info = as_pod_info(pod)
-        except ValueError:
-            info = PodInfo(pod, 0, 0, frozenset(), owner_uid(pod))  # type: ignore[arg-type]
+    def add_pod(self, pod: Obj | PodInfo) -> PodInfo:
+        """Account for ``pod`` running here. A bound pod with unparsable requests counts as 0.
+
+        Returns the :class:`PodInfo` booked: pass that one to :meth:`remove_pod` to undo it."""
+        info = booked_info(pod)
         self.requested_cpu += info.cpu
         self.requested_memory += info.memory
         self.pod_count += 1
-        self.host_ports.update(info.host_ports)
+        for port in info.host_ports:
+            self.port_counts[port] = self.port_counts.get(port, 0) + 1
+            self.host_ports.add(port)
         if info.owner_uid:
             self.owner_counts[info.owner_uid] = self.owner_counts.get(info.owner_uid, 0) + 1
+        return info
+
+    def remove_pod(self, info: PodInfo) -> None:
+        """Undo :meth:`add_pod` of ``info`` (the PodInfo it returned). Booking and unbooking the
+        same pods in any order leaves the same usage as booking only the pods still here."""
+        self.requested_cpu -= info.cpu
+        self.requested_memory -= info.memory
+        self.pod_count -= 1
+        for port in info.host_ports:
+            left = self.port_counts.get(port, 0) - 1
+            if left > 0:
+                self.port_counts[port] = left
+            else:
+                self.port_counts.pop(port, None)
+                self.host_ports.discard(port)
+        if info.owner_uid:
+            left = self.owner_counts.get(info.owner_uid, 0) - 1
+            if left > 0:
+                self.owner_counts[info.owner_uid] = left
+            else:
+                self.owner_counts.pop(info.owner_uid, None)
+
+
+def booked_info(pod: Obj | PodInfo) -> PodInfo:
+    """What a *bound* pod uses: its PodInfo, or nothing at all when its requests do not parse
+    (it is already running there; refusing to count it would hide the node from no one)."""
+    try:
+        return as_pod_info(pod)
+    except ValueError:
+        return PodInfo(pod, 0, 0, frozenset(), owner_uid(pod))  # type: ignore[arg-type]
+
+
+def is_booked(pod: Obj) -> str | None:
+    """The node name a pod holds resources on: bound and not Succeeded/Failed (terminating
+    pods still hold theirs). None for a pod that holds nothing."""
+    node = (pod.get("spec") or {}).get("nodeName")
+    if node and (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+        return node
+    return None
 
 
 def build_node_infos(nodes: Iterable[Obj], pods: Iterable[Obj]) -> dict[str, NodeInfo]:
@@ -141,8 +182,8 @@ def build_node_infos(nodes: Iterable[Obj], pods: Iterable[Obj]) -> dict[str, Nod
     not Succeeded/Failed booked on it (terminating pods still hold their resources)."""
     infos = {info.name: info for info in map(NodeInfo.of, nodes)}
     for pod in pods:
-        info = infos.get((pod.get("spec") or {}).get("nodeName") or "")
-        if info is not None and (pod.get("status") or {}).get("phase") not in TERMINAL_PHASES:
+        info = infos.get(is_booked(pod) or "")
+        if info is not None:
             info.add_pod(pod)
     return infos
 
