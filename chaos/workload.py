@@ -119,6 +119,21 @@ class WorkloadConfig:
     scale_think: tuple[float, float] = (1.0, 2.5)
 
 
+async def create_once(c: Client, obj: dict[str, Any], request_id: str, deadline: float) -> None:
+    """Create ``obj`` (setup, before the history starts), retrying errors until ``deadline``;
+    AlreadyExists means an earlier attempt landed."""
+    while True:
+        try:
+            await c.create(obj, request_id=request_id)
+            return
+        except errors.AlreadyExists:
+            return
+        except errors.HaplaneError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
 def pinned_client(cluster: ChaosCluster, name: str, cfg: WorkloadConfig) -> Client:
     """A client that only ever talks to replica ``name``, once per op."""
     return Client([cluster.url(name)], cluster.admin_token, timeout=cfg.timeout, max_attempts=1,
@@ -155,17 +170,8 @@ class RegisterWorkload:
         async with Client([self.cluster.url(n) for n in self.cluster.names], self.cluster.admin_token,
                           timeout=5.0, max_attempts=20) as c:
             for key in self.keys:
-                deadline = time.monotonic() + timeout
-                while True:
-                    try:
-                        await c.create(configmap(key, INITIAL, self.run_label), request_id=f"setup-{key}")
-                        break
-                    except errors.AlreadyExists:
-                        break
-                    except errors.HaplaneError:
-                        if time.monotonic() > deadline:
-                            raise
-                        await asyncio.sleep(0.5)
+                await create_once(c, configmap(key, INITIAL, self.run_label), f"setup-{key}",
+                                  time.monotonic() + timeout)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run every process until ``stop`` is set; ops in flight then are left to finish."""
@@ -421,16 +427,7 @@ class ScaleWorkload:
                   deployment(STEADY, self.run_label, len(self.cluster.agents), self.image)]
         async with failover_client(self.cluster, WorkloadConfig(timeout=5.0)) as c:
             for obj in wanted:
-                while True:
-                    try:
-                        await c.create(obj, request_id=f"{self.run_label}-{obj['metadata']['name']}")
-                        break
-                    except errors.AlreadyExists:
-                        break
-                    except errors.HaplaneError:
-                        if time.monotonic() > deadline:
-                            raise
-                        await asyncio.sleep(0.5)
+                await create_once(c, obj, f"{self.run_label}-{obj['metadata']['name']}", deadline)
 
     async def run(self, stop: asyncio.Event) -> None:
         async def scaler(p: int, name: str) -> None:
