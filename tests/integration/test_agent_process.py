@@ -25,7 +25,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from haplane.client import Client
 from haplane.localcluster import LocalCluster
 from node_agent.runtime.base import Runtime
 from tests.integration.conftest import make_cluster
+from tests.integration.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -136,19 +137,6 @@ async def runtime_of(lc: LocalCluster, runtime_name: str) -> AsyncIterator[Runti
 # --- helpers ---------------------------------------------------------------------------------
 
 
-async def wait_for(check: Callable[[], Awaitable[Any]], timeout: float, what: str) -> Any:
-    """Poll ``check`` until it returns something truthy (errors count as not yet)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except errors.HaplaneError as e:
-            last = e
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 async def node_ready(c: Client) -> bool:

@@ -50,6 +50,7 @@ import pytest
 from haplane import errors
 from haplane.client import Client
 from tests.integration.elastic import REPO
+from tests.integration.polling import wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -295,21 +296,6 @@ async def _write(c: Client, name: str) -> dict:
                            "data": {"v": name}})
 
 
-async def _eventually(check, timeout: float, what: str, stack: Stack | None = None):  # noqa: ANN001, ANN202
-    """Poll ``check`` until it returns something truthy (haplane errors count as not yet); on
-    timeout, fail with the last answer (and the stack's recent logs)."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except errors.HaplaneError as exc:
-            last = exc
-        await asyncio.sleep(0.5)
-    logs = f"\n{stack.logs()}" if stack is not None else ""
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}{logs}")
 
 
 def _web_pod_spec() -> dict:
@@ -414,14 +400,14 @@ async def test_compose_stack_runs_pods_and_survives_leader_kill_and_full_restart
         stack.cluster_id = str((await c.get("Namespace", "default", None))["metadata"]["uid"])
 
         # The agents (host network, --ca) register over HTTPS and run a Deployment in Docker.
-        nodes = await _eventually(lambda: _nodes_ready(c), 90, f"nodes {NODES} registered and Ready", stack)
+        nodes = await wait_for(lambda: _nodes_ready(c), 90, f"nodes {NODES} registered and Ready", interval=0.5, context=stack.logs)
         for node in nodes:
             info = node["status"]["nodeInfo"]["containerRuntimeVersion"]
             assert info.startswith("docker://") and info != "docker://unknown", info
             assert node["status"]["addresses"][0]["address"] == NODE_ADDRESSES[node["metadata"]["name"]]
         t_agents = time.monotonic() - t0
         await c.create(_web_deployment(2))
-        pods = await _eventually(lambda: _web_ready(c, 2), 90, "Deployment web: 2 pods Running and Ready", stack)
+        pods = await wait_for(lambda: _web_ready(c, 2), 90, "Deployment web: 2 pods Running and Ready", interval=0.5, context=stack.logs)
         t_pods = time.monotonic() - t0
         containers = await _check_pods_run_in_docker(stack, pods)
         placement = sorted(p["spec"]["nodeName"] for p in pods)
@@ -454,13 +440,14 @@ async def test_compose_stack_runs_pods_and_survives_leader_kill_and_full_restart
         names = {o["metadata"]["name"] for o in (await c.list("ConfigMap", "default"))["items"]}
         assert acked <= names, f"lost: {sorted(acked - names)}"
         await _write(c, "after-restart")
-        pods = await _eventually(lambda: _web_ready(c, 2), 60, "Deployment web still at 2 after the restart", stack)
+        pods = await wait_for(lambda: _web_ready(c, 2), 60, "Deployment web still at 2 after the restart", interval=0.5, context=stack.logs)
         # Each restarted agent works: it runs a new pod bound to it. By then it has listed its
         # pods and synced them, so the Deployment's pods were adopted or duplicated: adopted.
         for node in NODES:
             await c.create(_bound_pod(node))
-        bound = await _eventually(lambda: _pods_ready(c, "app=bound", len(NODES)), 90,
-                                  f"a new pod bound to each of {NODES} Running after the restart", stack)
+        bound = await wait_for(lambda: _pods_ready(c, "app=bound", len(NODES)), 90,
+                                  f"a new pod bound to each of {NODES} Running after the restart",
+                                interval=0.5, context=stack.logs)
         after = await _check_pods_run_in_docker(stack, pods + bound)
         assert {u: after[u] for u in containers} == containers, "the Deployment's containers were replaced"
         assert sorted(p["spec"]["nodeName"] for p in bound) == sorted(NODES)

@@ -6,7 +6,6 @@ other over HTTPS (member status, forwarding to the leader), verifying against ``
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import ssl
@@ -20,6 +19,7 @@ import pytest
 from haplane import errors
 from haplane.client import Client
 from tests.integration.elastic import REPO, ElasticCluster
+from tests.integration.polling import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -92,19 +92,6 @@ async def test_https_api_with_a_private_ca(tmp_path) -> None:  # noqa: ANN001
         lc.stop_all()
 
 
-async def _eventually(check, timeout: float, what: str):  # noqa: ANN001, ANN202
-    """Poll ``check`` until it returns something truthy (haplane errors count as not yet)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    last: object = None
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            last = await check()
-            if last:
-                return last
-        except errors.HaplaneError as exc:
-            last = exc
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
 
 
 async def test_an_agent_with_the_ca_registers_runs_a_pod_and_serves_its_logs_over_tls(tmp_path) -> None:  # noqa: ANN001
@@ -125,7 +112,7 @@ async def test_an_agent_with_the_ca_registers_runs_a_pod_and_serves_its_logs_ove
                 return any(x["type"] == "Ready" and x["status"] == "True"
                            for x in node["status"].get("conditions") or [])
 
-            await _eventually(ready, 60, "node n1 registered over HTTPS and Ready")
+            await wait_for(ready, 60, "node n1 registered over HTTPS and Ready")
             await c.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tls-pod", "namespace": "default"},
                             "spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 2, "containers": [
                                 {"name": "main", "image": "busybox:local",
@@ -135,7 +122,7 @@ async def test_an_agent_with_the_ca_registers_runs_a_pod_and_serves_its_logs_ove
                 pod = await c.get("Pod", "tls-pod")
                 return pod if (pod.get("status") or {}).get("phase") == "Running" else None
 
-            await _eventually(running, 60, "tls-pod Running (status written by the agent over HTTPS)")
+            await wait_for(running, 60, "tls-pod Running (status written by the agent over HTTPS)")
 
             # The replica proxies the log request to the agent's log server, which checks the
             # caller's token with the API over HTTPS: that check needs the CA as well.
@@ -143,7 +130,7 @@ async def test_an_agent_with_the_ca_registers_runs_a_pod_and_serves_its_logs_ove
                 _, _, body = await c.request_raw("GET", "/api/v1/namespaces/default/pods/tls-pod/log")
                 return f"hello-{marker}".encode() in body
 
-            await _eventually(logged, 30, "the pod's log through the replica and the agent's log server")
+            await wait_for(logged, 30, "the pod's log through the replica and the agent's log server")
 
             # Without --ca the same agent never registers, and its log says why.
             token_file = tmp_path / "node_token"
@@ -160,7 +147,7 @@ async def test_an_agent_with_the_ca_registers_runs_a_pod_and_serves_its_logs_ove
                 assert stray is not None and stray.poll() is None, log_path.read_text()
                 return "certificate verify failed" in log_path.read_text().lower()
 
-            await _eventually(refused, 30, "the agent without --ca to log 'certificate verify failed'")
+            await wait_for(refused, 30, "the agent without --ca to log 'certificate verify failed'")
             with pytest.raises(errors.NotFound):
                 await c.get("Node", "n2", None)
     finally:
