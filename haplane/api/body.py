@@ -24,9 +24,15 @@ async def read_json(request: web.Request, *, allowed: frozenset[str] = JSON_TYPE
     """Parse the body of ``request``; ``None`` when it is empty and not required."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise RequestEntityTooLarge(f"request body over {MAX_BODY} bytes")
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise RequestEntityTooLarge(f"request body over {MAX_BODY} bytes")
+    # StreamReader.read(n) returns what has arrived so far (up to n): read on to the end.
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise RequestEntityTooLarge(f"request body over {MAX_BODY} bytes")
+    raw = b"".join(chunks)
     if not raw.strip():
         if required:
             raise BadRequest("request body is empty")
