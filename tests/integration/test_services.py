@@ -99,6 +99,9 @@ def svc_cluster(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
 async def svc(svc_cluster: LocalCluster) -> AsyncIterator[tuple[LocalCluster, Client, str]]:
     marker = f"svc-{uuid.uuid4().hex[:8]}"
     async with Client(svc_cluster.endpoints, svc_cluster.admin_token) as c:
+        # Every node Ready first (a node killed by the test before restarts, and the first test
+        # may start before all three registered): placements then spread over all three.
+        await eventually("3 Ready nodes", lambda: _ready_nodes(c, 3), timeout=60)
         yield svc_cluster, c, marker
         for kind, name in (("Deployment", "web"), ("Service", "web")):
             try:
@@ -106,6 +109,12 @@ async def svc(svc_cluster: LocalCluster) -> AsyncIterator[tuple[LocalCluster, Cl
             except Exception:  # noqa: BLE001 - best-effort cleanup between tests
                 pass
         await eventually("pods gone", lambda: _count(c, 0), timeout=60)
+
+
+async def _ready_nodes(c: Client, n: int) -> bool:
+    nodes = (await c.list("Node", None))["items"]
+    return sum(1 for x in nodes if any(k.get("type") == "Ready" and k.get("status") == "True"
+                                       for k in (x.get("status") or {}).get("conditions") or [])) == n
 
 
 async def _count(c: Client, n: int) -> bool:
