@@ -36,7 +36,7 @@ from haplane.client import Client
 from haplane.localcluster import LocalCluster
 from node_agent.runtime.base import Runtime
 from tests.integration.conftest import make_cluster
-from tests.integration.polling import wait_for
+from tests.integration.polling import fetch, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -187,12 +187,6 @@ async def running(c: Client, name: str, *, ready: bool | None = True, restarts: 
     return pod
 
 
-async def fetch(url: str) -> str:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as s, s.get(url, timeout=aiohttp.ClientTimeout(total=5)) as r:
-        r.raise_for_status()
-        return await r.text()
 
 
 async def instances(runtime_name: str, pod: dict, marker: str) -> int:

@@ -43,14 +43,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import docker
 import pytest
 
 from haplane import errors
 from haplane.client import Client
 from tests.integration.elastic import REPO
-from tests.integration.polling import wait_for
+from tests.integration.polling import fetch, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]
 
@@ -357,10 +356,6 @@ async def _pods_ready(c: Client, selector: str, n: int) -> list[dict] | None:
     return pods
 
 
-async def _fetch(url: str) -> str:
-    async with aiohttp.ClientSession() as s, s.get(url, timeout=aiohttp.ClientTimeout(total=5)) as r:
-        r.raise_for_status()
-        return await r.text()
 
 
 async def _check_pods_run_in_docker(stack: Stack, pods: list[dict]) -> dict[str, str]:
@@ -383,7 +378,7 @@ async def _check_pods_run_in_docker(stack: Stack, pods: list[dict]) -> dict[str,
         cs = p["status"]["containerStatuses"][0]
         assert p["status"]["hostIP"] == address and cs["containerID"].endswith(ct.id), (p["status"], ct.id)
         assert {b["HostPort"] for b in bindings} == {str(cs["hostPorts"]["http"])}, (bindings, cs)
-        body = await _fetch(f"http://{address}:{cs['hostPorts']['http']}/")
+        body = await fetch(f"http://{address}:{cs['hostPorts']['http']}/")
         assert body.strip() == f"hello-{ct.id[:12]}", (body, ct.id)  # this very container answered
         out[p["metadata"]["uid"]] = ct.id
     return out
