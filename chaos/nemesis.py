@@ -183,6 +183,8 @@ class Nemesis:
         return t
 
     def quiet_window(self, replicas: list[str], start: float, end: float, why: str) -> None:
+        """``replicas`` must acknowledge nothing invoked and completed within ``[start, end]``:
+        ``start`` when the fault is in force everywhere, ``end`` before its repair begins."""
         self.quiet.append(QuietWindow(tuple(replicas), start, end, why))
 
     def outage(self, start: float, end: float, why: str) -> None:
