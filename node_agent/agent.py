@@ -72,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default="", help="extra node labels k=v,...")
     p.add_argument("--taints", default="", help="taints at registration key=value:Effect,...")
     p.add_argument("--port", type=int, default=10250, help="log server port (a free one if taken)")
+    p.add_argument("--log-address", metavar="ADDR", default=None,
+                   help="where the log server listens, published on the Node for the replicas to call "
+                        "(default: --address); for replicas that cannot reach the node address")
+    p.add_argument("--tls-cert", metavar="PEM", default=None,
+                   help="serve logs over HTTPS with this certificate (it must name the log address; "
+                        "replicas that serve HTTPS send tokens to HTTPS agents only) ...")
+    p.add_argument("--tls-key", metavar="PEM", default=None, help="... and this private key")
     p.add_argument("--state-dir", default=None, help="process runtime state (default .haplane-agent/NAME)")
     p.add_argument("--heartbeat", type=float, default=1.0, help="seconds between heartbeats")
     p.add_argument("--hollow-count", type=int, default=0, help="run K hollow nodes in this process")
@@ -109,6 +116,22 @@ def api_ssl(ca: str | None) -> ssl.SSLContext | None:
     return ctx
 
 
+def log_server_ssl(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The log server's HTTPS context (TLS >= 1.2), None for plain HTTP. Raises ValueError."""
+    if cert is None and key is None:
+        return None
+    if not cert or not key:
+        raise ValueError("--tls-cert and --tls-key go together (the paths of PEM files)")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"--tls-cert/--tls-key: cannot load a certificate and key from {cert}, {key}: "
+                         f"{exc}") from None
+    return ctx
+
+
 def check_args(args: argparse.Namespace) -> None:
     """Raise ValueError for option values that cannot work."""
     endpoints = server_list(args.servers)
@@ -129,6 +152,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--heartbeat must be positive")
     if not 0 <= args.port <= 65535:
         raise ValueError("--port must be 0..65535")
+    if args.log_address is not None and not args.log_address.strip():
+        raise ValueError("--log-address needs an address")
+    log_server_ssl(args.tls_cert, args.tls_key)
 
 
 def node_names(args: argparse.Namespace) -> list[str]:
@@ -222,7 +248,9 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 return sync.runtime, state
         return None
 
-    logs = LogServer(args.address, args.port, lookup, TokenChecker(endpoints, ssl=tls))
+    log_address = args.log_address or args.address
+    log_tls = log_server_ssl(args.tls_cert, args.tls_key)
+    logs = LogServer(log_address, args.port, lookup, TokenChecker(endpoints, ssl=tls), ssl_context=log_tls)
     port = await logs.start()
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=64))
     tasks: list[asyncio.Task] = []
@@ -242,7 +270,8 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
                                   min_round_gap=args.min_round_gap, probes=not hollow, epoch=epoch, http=http)
             configs.append(NodeConfig(name, args.address, port, args.runtime, version, cpu=args.cpu,
                                       memory=args.memory, labels=parse_labels(args.labels),
-                                      taints=tuple(parse_taints(args.taints))))
+                                      taints=tuple(parse_taints(args.taints)),
+                                      log_address=log_address, log_https=log_tls is not None))
         nodes = NodeGroup(client, configs, heartbeat=args.heartbeat)
         feed = PodFeed(client, dict(syncs), resync=args.resync)
         loops: dict[str, Callable[[], Awaitable[Any]]] = {"nodes": nodes.run, "pod feed": feed.run,
@@ -256,8 +285,8 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
 
             loops["service proxy"] = lambda: ServiceProxy(args.address, client, on_event=service_event).run()
         tasks = [asyncio.create_task(supervise(n, fn), name=n) for n, fn in loops.items()]
-        log.info("agent %s up: %d node(s), runtime %s %s, address %s, logs on port %d", args.name, len(names),
-                 args.runtime, version, args.address, port)
+        log.info("agent %s up: %d node(s), runtime %s %s, address %s, logs on %s://%s:%d", args.name,
+                 len(names), args.runtime, version, args.address, "https" if log_tls else "http", log_address, port)
         await stop.wait()
         if args.stop_on_exit:
             for t in tasks:

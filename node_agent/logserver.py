@@ -1,6 +1,7 @@
 """The agent's log endpoint: ``GET /logs/{namespace}/{pod}/{container}?tailLines=N&follow=1``.
 
-Served on the node address (``status.daemonEndpoints.kubeletEndpoint.Port`` of the Node);
+Served on the node address, or ``--log-address``, over plain HTTP or, with ``--tls-cert`` and
+``--tls-key``, HTTPS (the Node's ``status.daemonEndpoints.kubeletEndpoint`` says which);
 the API replicas proxy ``/api/v1/namespaces/{ns}/pods/{name}/log`` here (see
 :mod:`haplane.api.logs`), so log bytes never touch the Raft log.
 
@@ -93,8 +94,9 @@ def parse_tail(value: str | None) -> int | None:
 
 class LogServer:
     def __init__(self, address: str, port: int, lookup: Lookup, checker: TokenChecker, *,
-                 fallback_port: bool = True) -> None:
+                 fallback_port: bool = True, ssl_context: ssl_mod.SSLContext | None = None) -> None:
         self.address = address
+        self.ssl_context = ssl_context
         self.port = port
         self.lookup = lookup
         self.checker = checker
@@ -113,17 +115,17 @@ class LogServer:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         try:
-            site = web.TCPSite(self._runner, self.address, self.port)
+            site = web.TCPSite(self._runner, self.address, self.port, ssl_context=self.ssl_context)
             await site.start()
         except OSError as exc:
             if not self.fallback_port or exc.errno != errno.EADDRINUSE:
                 raise
             log.warning("log port %s:%s is taken; using a free port", self.address, self.port)
-            site = web.TCPSite(self._runner, self.address, 0)
+            site = web.TCPSite(self._runner, self.address, 0, ssl_context=self.ssl_context)
             await site.start()
         server: Any = site._server  # aiohttp exposes no public accessor for the bound port
         self.port = server.sockets[0].getsockname()[1]
-        log.info("serving logs on http://%s:%d", self.address, self.port)
+        log.info("serving logs on %s://%s:%d", "https" if self.ssl_context else "http", self.address, self.port)
         return self.port
 
     async def close(self) -> None:

@@ -53,6 +53,8 @@ class NodeConfig:
     pods: str = "110"
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[dict, ...] = ()
+    log_address: str | None = None  # where the log server listens, when not ``address``
+    log_https: bool = False
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -106,6 +108,17 @@ def node_labels(cfg: NodeConfig) -> dict[str, str]:
             "node.haplane.io/runtime": cfg.runtime, **cfg.labels}
 
 
+def log_endpoint(cfg: NodeConfig) -> dict[str, Any]:
+    """``daemonEndpoints.kubeletEndpoint``: the haplane extensions only when not the default
+    (plain HTTP on the InternalIP), so an agent that needs none works with older replicas."""
+    endpoint: dict[str, Any] = {"Port": cfg.port}
+    if cfg.log_address and cfg.log_address != cfg.address:
+        endpoint["Address"] = cfg.log_address
+    if cfg.log_https:
+        endpoint["Scheme"] = "https"
+    return endpoint
+
+
 def owned_status(cfg: NodeConfig) -> dict[str, Any]:
     """The status fields the agent owns (everything but the conditions)."""
     resources = {"cpu": cfg.cpu, "memory": cfg.memory, "pods": cfg.pods}
@@ -113,7 +126,7 @@ def owned_status(cfg: NodeConfig) -> dict[str, Any]:
         "capacity": dict(resources),
         "allocatable": dict(resources),
         "addresses": [{"type": "InternalIP", "address": cfg.address}, {"type": "Hostname", "address": cfg.name}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.port}},
+        "daemonEndpoints": {"kubeletEndpoint": log_endpoint(cfg)},
         "nodeInfo": {
             "containerRuntimeVersion": f"{cfg.runtime}://{cfg.runtime_version}",
             "kubeletVersion": AGENT_VERSION,

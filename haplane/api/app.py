@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +89,8 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
 def make_app(replica: Replica) -> web.Application:
     app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY)
     app[REPLICA] = replica
-    api = ResourceAPI(replica.store)
+    peer_tls = replica.extra.get("peer_ssl")
+    api = ResourceAPI(replica.store, peer_tls if isinstance(peer_tls, ssl.SSLContext) else None)
 
     def resources(prefix: str) -> Any:
         async def handler(request: web.Request) -> web.StreamResponse:

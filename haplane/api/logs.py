@@ -1,12 +1,18 @@
 """Pod logs: the replica streams them from the node agent; log data never enters the Raft log.
 
-The agent serves ``GET http://ADDRESS:PORT/logs/{namespace}/{pod}/{container}?tailLines=N&follow=1``
-on its node address (``status.addresses`` InternalIP and ``status.daemonEndpoints.kubeletEndpoint``
-of its Node). The caller's bearer token is passed along; the agent checks it with the API.
+The agent serves ``GET SCHEME://ADDRESS:PORT/logs/{namespace}/{pod}/{container}?tailLines=N&follow=1``
+as its Node says: ``status.daemonEndpoints.kubeletEndpoint`` — ``Port``, and the haplane
+extensions ``Address`` (default: the InternalIP) and ``Scheme`` (default ``http``). The caller's
+bearer token is passed along; the agent checks it with the API.
+
+A replica that serves HTTPS sends tokens to agents over HTTPS only, verified with the CA it
+trusts for its peers (``--tls-ca``): an agent serving plain HTTP gets no token from it, and
+the caller a 503 saying how to fix the agent.
 """
 
 from __future__ import annotations
 
+import ssl
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -23,16 +29,29 @@ READ_TIMEOUT = 30.0
 FOLLOW_IDLE_TIMEOUT = 600.0
 
 
-def agent_endpoint(node: dict) -> str:
+def agent_endpoint(node: dict, *, https_only: bool = False) -> str:
+    """The base URL of the node's log server (pure); ``https_only`` refuses a plain-HTTP one."""
+    name = node["metadata"]["name"]
     status = node.get("status") or {}
-    address = next((a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), None)
-    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+    endpoint = (status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}
+    address = endpoint.get("Address") or next(
+        (a.get("address") for a in status.get("addresses") or [] if a.get("type") == "InternalIP"), None)
+    port = endpoint.get("Port")
     if not address or not port:
-        raise Unavailable(f'node "{node["metadata"]["name"]}" does not publish a log endpoint', retry_after=1.0)
-    return f"http://{address}:{port}"
+        raise Unavailable(f'node "{name}" does not publish a log endpoint', retry_after=1.0)
+    scheme = endpoint.get("Scheme") or "http"
+    if https_only and scheme != "https":
+        raise Unavailable(f'node "{name}" serves logs over plain HTTP and this cluster uses TLS: the replica '
+                          f"will not send your token in clear (start its agent with --tls-cert and --tls-key)",
+                          retry_after=10.0)
+    host = f"[{address}]" if ":" in address else address
+    return f"{scheme}://{host}:{port}"
 
 
-async def pod_logs(request: web.Request, store: Store, ref: Ref) -> web.StreamResponse:
+async def pod_logs(request: web.Request, store: Store, ref: Ref,
+                   tls: ssl.SSLContext | None = None) -> web.StreamResponse:
+    """Proxy the pod's log from its node's agent. ``tls``: this replica serves HTTPS, and this
+    context (its peer CA) verifies agents, which must serve HTTPS too."""
     assert ref.name is not None and ref.ns is not None
     pod = await store.get("Pod", ref.ns, ref.name, stale=True)
     containers = [c["name"] for c in pod["spec"]["containers"]]
@@ -49,12 +68,12 @@ async def pod_logs(request: web.Request, store: Store, ref: Ref) -> web.StreamRe
         raise NotFound(f'node "{node_name}" of pod "{ref.name}" not found')
     params = {k: request.query[k] for k in ("tailLines", "follow") if k in request.query}
     follow = params.get("follow") in ("1", "true")
-    url = f"{agent_endpoint(node)}/logs/{ref.ns}/{ref.name}/{container}"
+    url = f"{agent_endpoint(node, https_only=tls is not None)}/logs/{ref.ns}/{ref.name}/{container}"
     timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT,
                                     sock_read=FOLLOW_IDLE_TIMEOUT if follow else READ_TIMEOUT)
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, \
+        async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(ssl=tls or True)) as session, \
                 session.get(url, params=params, headers=headers) as upstream:
             if upstream.status != 200:
                 return web.Response(body=await upstream.read(), status=upstream.status,
@@ -64,6 +83,8 @@ async def pod_logs(request: web.Request, store: Store, ref: Ref) -> web.StreamRe
             async for chunk in upstream.content.iter_any():
                 await resp.write(chunk)
             return resp
+    except aiohttp.ClientSSLError as exc:
+        raise Unavailable(f'TLS with the agent of node "{node_name}" failed: {exc}', retry_after=10.0) from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise Unavailable(f'the agent of node "{node_name}" did not answer: {exc.__class__.__name__}',
                           retry_after=2.0) from None

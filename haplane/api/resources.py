@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import ssl
 import string
 import time
 import uuid
@@ -96,8 +97,9 @@ def respond(obj: Any, status: int = 200, warnings: list[str] | None = None) -> w
 
 
 class ResourceAPI:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, agent_tls: ssl.SSLContext | None = None) -> None:
         self.store = store
+        self.agent_tls = agent_tls  # set when this replica serves HTTPS: how it verifies agents
 
     # ------------------------------------------------------------ dispatch
     async def handle(self, request: web.Request, ref: Ref, user_name: str) -> web.StreamResponse:
@@ -114,7 +116,7 @@ class ResourceAPI:
                 return await self.create(request, ref, user_name)
         else:
             if method == "GET" and ref.sub == "log":
-                return await pod_logs(request, self.store, ref)
+                return await pod_logs(request, self.store, ref, self.agent_tls)
             if method == "GET":
                 return await self.get(request, ref)
             if method == "PUT":

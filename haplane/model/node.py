@@ -44,6 +44,10 @@ class NodeAddress(KubeModel):
 
 class DaemonEndpoint(KubeModel):
     port: int = Field(alias="Port", ge=1, le=65535)
+    # haplane extensions (a kubelet is always HTTPS on the node's address): where and how the
+    # agent serves logs when that is not plain HTTP on the InternalIP. Set by the agent only.
+    address: str | None = Field(None, alias="Address", min_length=1, max_length=253)
+    scheme: Literal["http", "https"] | None = Field(None, alias="Scheme")
 
 
 class NodeDaemonEndpoints(KubeModel):

@@ -85,10 +85,14 @@ class ElasticCluster(LocalCluster):
         return argv
 
     def agent_argv(self, m: Member) -> list[str]:
-        """Agents reach the replicas at ``endpoints`` (https with TLS) and trust the cluster's CA."""
+        """Agents reach the replicas at ``endpoints`` (https with TLS) and trust the cluster's CA;
+        with TLS they serve logs over HTTPS too, with a certificate of that CA for their address."""
         argv = super().agent_argv(m)
         if self.tls_dir:
-            argv += ["--ca", os.path.join(self.tls_dir, "ca.pem")]
+            from haplane.certs import generate
+
+            paths = generate(self.tls_dir, [str(m.address)], name=f"agent-{m.name}")
+            argv += ["--ca", paths.ca, "--tls-cert", paths.cert, "--tls-key", paths.key]
         return argv
 
     def client(self, names: list[str] | None = None, **kwargs: Any) -> Client:

@@ -180,12 +180,12 @@ def _free_subnet_prefix(engine: docker.DockerClient) -> str:
 class Stack:
     """One compose project: its environment, its client, its containers."""
 
-    def __init__(self, cmd: list[str], engine: docker.DockerClient, image: str, secrets: Path) -> None:
+    def __init__(self, cmd: list[str], engine: docker.DockerClient, image: str, secrets: Path, subnet: str) -> None:
         self.engine = engine
         self.ports = _free_ports(3)
         self.project = f"haplanetest{os.getpid()}"
         self.env = dict(os.environ, HAPLANE_IMAGE=image, HAPLANE_SECRETS=str(secrets),
-                        HAPLANE_SUBNET_PREFIX=_free_subnet_prefix(engine),
+                        HAPLANE_SUBNET_PREFIX=subnet,
                         **{f"HAPLANE_PORT_R{i + 1}": str(p) for i, p in enumerate(self.ports)},
                         **{f"HAPLANE_NODE_ADDRESS_{n.upper()}": a for n, a in NODE_ADDRESSES.items()})
         # The uid of namespace default: the agents label their containers NODE@<this>, so it
@@ -275,9 +275,10 @@ class Stack:
 def stack(engine: docker.DockerClient, compose_cmd: list[str], image: str, workload_image: str,
           tmp_path: Path) -> Iterator[Stack]:
     secrets = tmp_path / "secrets"
+    subnet = _free_subnet_prefix(engine)  # the agents' log certificate names its gateway
     _run([str(DEPLOY / "make-secrets.sh"), str(secrets)], timeout=60,
-         env=dict(os.environ, HAPLANE=f"{sys.executable} -m haplane"), cwd=REPO)
-    st = Stack(compose_cmd, engine, image, secrets)
+         env=dict(os.environ, HAPLANE=f"{sys.executable} -m haplane", HAPLANE_SUBNET_PREFIX=subnet), cwd=REPO)
+    st = Stack(compose_cmd, engine, image, secrets, subnet)
     try:
         yield st
     finally:
@@ -302,7 +303,8 @@ def _web_pod_spec() -> dict:
     containerPort 8080, ready when it answers; tolerates an unreachable node, so a restart of the
     whole control plane (during which no heartbeat lands) never evicts it. (``$$`` is a literal
     ``$`` for the shell; ``$(PORT_HTTP)`` is expanded by the agent.)"""
-    script = "mkdir -p /www && echo hello-$$(hostname) > /www/index.html && exec httpd -f -h /www -p $(PORT_HTTP)"
+    script = ("mkdir -p /www && echo hello-$$(hostname) > /www/index.html && echo serving-$$(hostname) "
+              "&& exec httpd -f -h /www -p $(PORT_HTTP)")
     return {"terminationGracePeriodSeconds": 3,
             "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}],
             "containers": [{
@@ -400,12 +402,19 @@ async def test_compose_stack_runs_pods_and_survives_leader_kill_and_full_restart
             info = node["status"]["nodeInfo"]["containerRuntimeVersion"]
             assert info.startswith("docker://") and info != "docker://unknown", info
             assert node["status"]["addresses"][0]["address"] == NODE_ADDRESSES[node["metadata"]["name"]]
+            endpoint = node["status"]["daemonEndpoints"]["kubeletEndpoint"]
+            assert endpoint["Scheme"] == "https" and endpoint["Address"] == stack.env["HAPLANE_SUBNET_PREFIX"] + ".1"
         t_agents = time.monotonic() - t0
         await c.create(_web_deployment(2))
         pods = await wait_for(lambda: _web_ready(c, 2), 90, "Deployment web: 2 pods Running and Ready", interval=0.5, context=stack.logs)
         t_pods = time.monotonic() - t0
         containers = await _check_pods_run_in_docker(stack, pods)
         placement = sorted(p["spec"]["nodeName"] for p in pods)
+        # `haplane logs`: a replica (on the compose network) fetches each pod's log from its
+        # agent's log server on the network's gateway, over HTTPS verified with the CA.
+        for p in pods:
+            _, _, log = await c.request_raw("GET", f"/api/v1/namespaces/default/pods/{p['metadata']['name']}/log")
+            assert f"serving-{containers[p['metadata']['uid']][:12]}".encode() in log, log
 
         for i in range(20):
             acked.add((await _write(c, f"before-{i}"))["metadata"]["name"])

@@ -12,6 +12,7 @@ import ssl
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -96,12 +97,26 @@ async def test_https_api_with_a_private_ca(tmp_path) -> None:  # noqa: ANN001
 
 async def test_an_agent_with_the_ca_registers_runs_a_pod_and_serves_its_logs_over_tls(tmp_path) -> None:  # noqa: ANN001
     """``haplane-agent --ca``: the agent's client and its log server's token checks both verify
-    the replicas' HTTPS certificates; an agent without the CA never gets in."""
+    the replicas' HTTPS certificates; an agent without the CA never gets in. The agent serves
+    logs over HTTPS (``--tls-cert``), and the replicas send no token to one that does not."""
     certs = str(tmp_path / "certs")
     _generate(certs, "127.0.0.1,localhost")
     lc = ElasticCluster(str(tmp_path / "c"), tls_dir=certs, agents=1, runtime="process", node_net=NODE_NET)
     lc.start_all()
-    stray: subprocess.Popen | None = None
+    strays: list[subprocess.Popen] = []
+
+    def agent(name: str, *extra: str) -> Path:
+        token_file = tmp_path / "node_token"
+        token_file.write_text(lc.token("node"))
+        log_path = tmp_path / f"{name}.log"
+        with open(log_path, "wb") as log:
+            strays.append(subprocess.Popen(
+                [sys.executable, "-m", "node_agent.agent", "--name", name, "--address", f"{NODE_NET}.{name[1:]}",
+                 "--servers", ",".join(lc.endpoints), "--token-file", str(token_file), "--runtime", "process",
+                 "--state-dir", str(tmp_path / name), "--port", "0", "--no-proxy", *extra],
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+        return log_path
+
     try:
         await lc.wait_leader()
         assert "--ca" in lc.members["n1"].argv and all(e.startswith("https://") for e in lc.endpoints)
@@ -131,27 +146,37 @@ async def test_an_agent_with_the_ca_registers_runs_a_pod_and_serves_its_logs_ove
                 return f"hello-{marker}".encode() in body
 
             await wait_for(logged, 30, "the pod's log through the replica and the agent's log server")
+            endpoint = (await c.get("Node", "n1"))["status"]["daemonEndpoints"]["kubeletEndpoint"]
+            assert endpoint.get("Scheme") == "https", endpoint
+            with pytest.raises(aiohttp.ClientError):  # the log server speaks TLS only
+                async with aiohttp.ClientSession() as plain:
+                    await plain.get(f"http://{NODE_NET}.1:{endpoint['Port']}/healthz",
+                                    timeout=aiohttp.ClientTimeout(total=5))
+
+            # An agent with --ca but no serving certificate registers, and the replicas refuse to
+            # send it a token in clear: its pods' logs are a 503 that says how to fix it.
+            plain_log = agent("n3", "--ca", os.path.join(certs, "ca.pem"))
+            await wait_for(lambda: c.get("Node", "n3", None), 60, "node n3 (logs over plain HTTP) registered",
+                           context=plain_log.read_text)
+            await c.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "plain-pod", "namespace": "default"},
+                            "spec": {"nodeName": "n3", "containers": [{"name": "main", "image": "busybox:local"}]}})
+            async with lc.client(timeout=5.0, max_attempts=1) as once:
+                with pytest.raises(errors.Unavailable, match="serves logs over plain HTTP"):
+                    await once.request_raw("GET", "/api/v1/namespaces/default/pods/plain-pod/log")
 
             # Without --ca the same agent never registers, and its log says why.
-            token_file = tmp_path / "node_token"
-            token_file.write_text(lc.token("node"))
-            log_path = tmp_path / "n2.log"
-            with open(log_path, "wb") as log:
-                stray = subprocess.Popen(
-                    [sys.executable, "-m", "node_agent.agent", "--name", "n2", "--address", f"{NODE_NET}.2",
-                     "--servers", ",".join(lc.endpoints), "--token-file", str(token_file), "--runtime", "process",
-                     "--state-dir", str(tmp_path / "n2"), "--port", "0", "--no-proxy"],
-                    cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            log_path = agent("n2")
 
             async def refused() -> bool:
-                assert stray is not None and stray.poll() is None, log_path.read_text()
+                assert strays[-1].poll() is None, log_path.read_text()
                 return "certificate verify failed" in log_path.read_text().lower()
 
             await wait_for(refused, 30, "the agent without --ca to log 'certificate verify failed'")
             with pytest.raises(errors.NotFound):
                 await c.get("Node", "n2", None)
     finally:
-        if stray is not None and stray.poll() is None:
-            stray.kill()
-            stray.wait(10)
+        for stray in strays:
+            if stray.poll() is None:
+                stray.kill()
+                stray.wait(10)
         lc.stop_all()  # agents stop with --stop-on-exit: the pod's process goes with n1

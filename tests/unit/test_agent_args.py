@@ -5,6 +5,7 @@ loopback, certificates from ``haplane certs``)."""
 from __future__ import annotations
 
 import argparse
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from aiohttp import web
 from haplane import certs, errors
 from haplane.client import Client
 from haplane.tls import ServerTLS
-from node_agent.agent import api_ssl, build_parser, check_args, main
+from node_agent.agent import api_ssl, build_parser, check_args, log_server_ssl, main
 from node_agent.logserver import TokenChecker
 
 TOKEN = "node-token-0123456789abcdef"
@@ -70,6 +71,32 @@ def test_a_loadable_ca_with_https_servers_is_accepted(pki: dict[str, Path], serv
     args = agent_args(servers, "--ca", str(pki["ca"]))
     check_args(args)
     assert args.ca == str(pki["ca"])
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    pytest.param(["--tls-cert", "cert"], "--tls-cert and --tls-key go together", id="cert-without-key"),
+    pytest.param(["--tls-key", "key"], "--tls-cert and --tls-key go together", id="key-without-cert"),
+    pytest.param(["--tls-cert", "", "--tls-key", "key"], "--tls-cert and --tls-key go together", id="empty-cert"),
+    pytest.param(["--tls-cert", "garbage", "--tls-key", "key"], "cannot load a certificate and key", id="cert-not-pem"),
+    pytest.param(["--tls-cert", "cert", "--tls-key", "ca"], "cannot load a certificate and key", id="key-is-a-cert"),
+    pytest.param(["--tls-cert", "/nonexistent/c.pem", "--tls-key", "key"], "cannot load a certificate and key",
+                 id="cert-missing"),
+    pytest.param(["--log-address", " "], "--log-address needs an address", id="empty-log-address"),
+])
+def test_bad_log_server_options_are_clear_errors(pki: dict[str, Path], extra: list[str], message: str) -> None:
+    argv = [str(pki[a]) if a in pki else a for a in extra]
+    with pytest.raises(ValueError, match=message):
+        check_args(agent_args("http://127.0.0.1:7001", *argv))
+    assert main(["--name", "n1", "--address", "127.0.0.1", "--servers", "http://127.0.0.1:7001",
+                 "--token-file", "/nonexistent/token", *argv]) == 2
+
+
+def test_a_serving_certificate_makes_an_https_log_server(pki: dict[str, Path]) -> None:
+    args = agent_args("http://127.0.0.1:7001", "--tls-cert", str(pki["cert"]), "--tls-key", str(pki["key"]))
+    check_args(args)
+    ctx = log_server_ssl(args.tls_cert, args.tls_key)
+    assert ctx is not None and ctx.minimum_version == ssl.TLSVersion.TLSv1_2
+    assert log_server_ssl(None, None) is None
 
 
 def test_without_ca_nothing_changes() -> None:
@@ -150,6 +177,8 @@ def test_the_systemd_unit_passes_options_the_agent_takes(pki: dict[str, Path]) -
     assert argv[0] == "/opt/haplane/bin/haplane-agent"
     args = build_parser().parse_args(argv[1:])
     assert args.ca == "/etc/haplane/ca.pem" and args.runtime == "docker"
+    assert (args.tls_cert, args.tls_key) == ("/etc/haplane/agent.pem", "/etc/haplane/agent-key.pem")
     assert all(e.startswith("https://") for e in args.servers.split(","))
-    args.ca = str(pki["ca"])  # the unit's path exists only on a worker
+    # the unit's paths exist only on a worker
+    args.ca, args.tls_cert, args.tls_key = str(pki["ca"]), str(pki["cert"]), str(pki["key"])
     check_args(args)

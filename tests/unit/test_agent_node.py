@@ -3,6 +3,8 @@ that keep others' fields (spec, conditions, foreign labels) intact."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from node_agent.node import (
@@ -65,6 +67,19 @@ def test_new_node_is_complete_and_valid() -> None:
     assert st["nodeInfo"]["containerRuntimeVersion"] == "process://1"
     [ready] = st["conditions"]
     assert ready["type"] == "Ready" and ready["status"] == "True"
+
+
+@pytest.mark.parametrize(("log_address", "https", "endpoint"), [
+    pytest.param(None, False, {"Port": 10250}, id="default: no extension, older replicas accept it"),
+    pytest.param("127.0.1.1", False, {"Port": 10250}, id="log address = node address"),
+    pytest.param("172.31.250.1", False, {"Port": 10250, "Address": "172.31.250.1"}, id="own log address"),
+    pytest.param(None, True, {"Port": 10250, "Scheme": "https"}, id="https"),
+    pytest.param("172.31.250.1", True, {"Port": 10250, "Address": "172.31.250.1", "Scheme": "https"}, id="both"),
+])
+def test_the_log_endpoint_published(log_address: str | None, https: bool, endpoint: dict) -> None:
+    cfg = dataclasses.replace(CFG, log_address=log_address, log_https=https)
+    node = normalized("Node", new_node(cfg, T0))
+    assert node["status"]["daemonEndpoints"] == {"kubeletEndpoint": endpoint}
 
 
 def _stored(obj: dict, rv: str = "7") -> dict:
