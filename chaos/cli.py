@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="extra environment of the replicas, e.g. HAPLANE_RAFT_ELECTION_MIN=0.3 (repeatable)")
     run.add_argument("--unsafe-local-reads", action="store_true",
                      help="TEST ONLY: replicas serve reads from local state; the checker must fail the run")
+    run.add_argument("--unsafe-forget-containers", action="store_true",
+                     help="TEST ONLY: agents adopt no container after a restart (they start every pod again); "
+                          "the pod checks must fail a worker scenario that restarts an agent")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -88,6 +91,7 @@ def main(args: argparse.Namespace) -> int:
         env[key] = value
     opts = RunOptions(env=env, replicas=args.replicas, duration=args.duration, seed=args.seed, base_port=args.base_port,
                       work_dir=args.work_dir, keep_data=args.keep, unsafe_local_reads=args.unsafe_local_reads,
+                      unsafe_forget_containers=args.unsafe_forget_containers,
                       compaction_entries=args.compaction_entries or None, agents=args.agents, runtime=args.runtime)
     return asyncio.run(_cancel_on_sigterm(_run(wanted, opts, args.report)))
 
@@ -145,6 +149,7 @@ async def _run(names: list[str], opts: RunOptions, report_dir: str | None) -> in
         meta = {"started": started, "wall_s": round(wall, 1), "replicas": opts.replicas, "seed": opts.seed,
                 "agents": opts.agents, "runtime": opts.runtime,
                 "duration": opts.duration, "unsafe_local_reads": opts.unsafe_local_reads,
+                "unsafe_forget_containers": opts.unsafe_forget_containers,
                 "compaction_entries": opts.compaction_entries, "env": opts.env,
                 "scenarios_run": names}
         page = write_report(report_dir, results, meta)

@@ -75,6 +75,7 @@ class RunOptions:
     work_dir: str | None = None        # cluster data dirs go here (default: a temp dir)
     keep_data: bool = False            # keep data dirs and replica logs of passing runs too
     unsafe_local_reads: bool = False   # test-only broken replicas: the checker must catch them
+    unsafe_forget_containers: bool = False  # test-only broken agents: the pod checks must catch them
     # Raft log compaction threshold (entries). Small, so that within a run replicas take and
     # reload snapshots and lagging or wiped members are caught up by snapshot transfer, not
     # only by log replay. None: the server's default (which a short run never reaches).
@@ -253,6 +254,8 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         env.setdefault("HAPLANE_RAFT_COMPACTION_ENTRIES", str(opts.compaction_entries))
     if opts.unsafe_local_reads:
         env["HAPLANE_UNSAFE_LOCAL_READS"] = "1"
+    if opts.unsafe_forget_containers:
+        env["HAPLANE_UNSAFE_FORGET_CONTAINERS"] = "1"
     port = PORTS.take(opts.base_port, opts.replicas)
     agents = opts.agents if sc.workers else 0
     cluster = ChaosCluster(data_dir, replicas=opts.replicas, base_port=port, env=env, agents=agents,

@@ -241,6 +241,9 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
     client = Client(endpoints, token, timeout=10.0, ssl=tls, local_address=args.source_address)
     names = node_names(args)
     syncs: dict[str, PodSync] = {}
+    forget = os.environ.get("HAPLANE_UNSAFE_FORGET_CONTAINERS") == "1"
+    if forget:
+        log.warning("HAPLANE_UNSAFE_FORGET_CONTAINERS=1: containers are NOT adopted (test-only broken mode)")
 
     def lookup(ns: str, pod: str, container: str) -> tuple[Runtime, ContainerState] | None:
         for sync in syncs.values():
@@ -267,7 +270,8 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
             runtime = make_runtime(args.runtime, name, f"{name}@{cluster_id}", state_dir)
             runtimes.append(runtime)
             syncs[name] = PodSync(name, args.address, runtime, client, events, sync_period=sync_period,
-                                  min_round_gap=args.min_round_gap, probes=not hollow, epoch=epoch, http=http)
+                                  min_round_gap=args.min_round_gap, probes=not hollow, epoch=epoch, http=http,
+                                  unsafe_forget_containers=forget)
             configs.append(NodeConfig(name, args.address, port, args.runtime, version, cpu=args.cpu,
                                       memory=args.memory, labels=parse_labels(args.labels),
                                       taints=tuple(parse_taints(args.taints)),

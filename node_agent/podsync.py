@@ -239,6 +239,7 @@ class PodSync:
         probes: bool = True,
         epoch: int = 0,
         http: aiohttp.ClientSession | None = None,
+        unsafe_forget_containers: bool = False,
     ) -> None:
         self.node = node
         self.host_ip = host_ip
@@ -259,6 +260,11 @@ class PodSync:
         self.epoch = epoch
         self.http = http
         self.errors = OnceLogger(log)
+        # Test-only broken mode (HAPLANE_UNSAFE_FORGET_CONTAINERS=1, for the chaos harness to
+        # prove it catches it): see only the containers this process started, so a restarted
+        # agent adopts nothing and starts every pod again while the old containers run on.
+        self.unsafe_forget_containers = unsafe_forget_containers
+        self._started_here: set[str] = set()
 
         self.synced = False
         self.pods: dict[str, dict] = {}  # uid -> pod bound here (the newest copy seen)
@@ -361,6 +367,8 @@ class PodSync:
         seq0 = self._seq
         t0 = self.clock.monotonic()
         observed = await self.runtime.list_managed()
+        if self.unsafe_forget_containers:
+            observed = [s for s in observed if s.cid in self._started_here]
         self._observe_s = self.clock.monotonic() - t0
         now = self.clock.now()
         self.observed = observed
@@ -480,6 +488,7 @@ class PodSync:
             self.events.emit(a.pod, "Failed", f"Error: RunContainerError: {message}", "Warning", host=self.node)
             return None
         note_started(self.restart_state, a)
+        self._started_here.add(cid)
         self.errors.ok(f"start {ref}")
         again = f" (restart {a.restart_count})" if a.restart_count else ""
         log.info("started %s%s", ref, again)

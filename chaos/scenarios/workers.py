@@ -21,6 +21,10 @@ from chaos.pods import PodMonitor, PodSample
 from chaos.scenarios import Context, scenario
 from chaos.workload import NAMESPACE, STEADY, roll_template
 
+# A restarted agent imports, lists its pods and runs its first sync round within ~1–2 s here
+# (settled 0.96 s after a restart at worst): whatever it would start again has started by then.
+ADOPTION_SHOWS_WITHIN = 5.0
+
 
 def _pods(ctx: Context) -> PodMonitor:
     assert ctx.pods is not None, "a worker scenario runs with agents and a pod monitor"
@@ -84,8 +88,12 @@ async def kill_agent_only(ctx: Context) -> None:
             await ctx.sleep(2.0)  # well inside HAPLANE_NODE_GRACE: the node stays Ready, its pods bound
             t = await nem.restart_agent(victim)
             nem.pod_recovery_point(f"agent {victim} restarted", t)
-            after = await pods.wait_for(lambda s: s.settled, ctx.pod_recovery, f"agent {victim} back and settled")
-            nem.figure("settled_after_restart_s", after.t - t)
+            settled = await pods.wait_for(lambda s: s.settled, ctx.pod_recovery, f"agent {victim} back and settled")
+            nem.figure("settled_after_restart_s", settled.t - t)
+            # The first settled sample may predate the new agent's first sync round (it is still
+            # starting): judge adoption on one taken after it has had the time to start things.
+            after = await pods.wait_for(lambda s: s.settled and s.t >= t + ADOPTION_SHOWS_WITHIN,
+                                        ctx.pod_recovery + ADOPTION_SHOWS_WITHIN, f"agent {victim} settled after its first rounds")
             rounds.append((container_ids(before, victim), container_ids(after, victim)))
             if i == 0:
                 await ctx.sleep(span.start + ctx.duration / 2 - time.monotonic())

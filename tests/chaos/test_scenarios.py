@@ -65,3 +65,17 @@ async def test_harness_catches_stale_reads_from_an_isolated_leader(tmp_path) -> 
     assert any(".read()" in d for d in verdicts["isolated-acks-nothing"].details)
     # Durability is not what broke: acknowledged writes all survived.
     assert verdicts["no-lost-writes"].ok is True, explain(r, report)
+
+
+async def test_harness_catches_an_agent_that_adopts_nothing(tmp_path) -> None:  # noqa: ANN001
+    """Test-only broken agents forget the containers they find after a restart and start every
+    pod again: the pod checks, which watch what really runs, must say so."""
+    opts = RunOptions(work_dir=str(tmp_path / "data"), base_port=BASE_PORT, unsafe_forget_containers=True)
+    r = await run_scenario(all_scenarios()["kill-agent-only"], opts, progress=print)
+    verdicts = {v.name: v for v in r.verdicts}
+    report = str(tmp_path / "report")
+    write_report(report, [r], {"test": "bite-agent"})
+    assert verdicts["single-running-pod"].ok is False, explain(r, report)
+    assert any("runs 2 times" in d for d in verdicts["single-running-pod"].details), explain(r, report)
+    # The control plane is not what broke.
+    assert verdicts["linearizable"].ok is True and verdicts["no-lost-writes"].ok is True, explain(r, report)
