@@ -17,6 +17,7 @@ from haplane.client import Client
 from haplane.tls import ServerTLS
 from node_agent.agent import api_ssl, build_parser, check_args, log_server_ssl, main
 from node_agent.logserver import TokenChecker
+from tests.systemd_units import unit_argv
 
 TOKEN = "node-token-0123456789abcdef"
 
@@ -150,30 +151,9 @@ async def test_a_replica_the_ca_does_not_vouch_for_is_refused(pki: dict[str, Pat
         await TokenChecker([https_api], ssl=tls, timeout=5.0).check(f"Bearer {TOKEN}")
 
 
-def _unit_argv(unit: Path, env_file: Path) -> list[str]:
-    """ExecStart of a systemd unit as systemd would run it: continuation lines joined, ``${VAR}``
-    replaced by its value, ``$VAR`` split into words (values from the example env file)."""
-    env = {}
-    for line in env_file.read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            key, _, value = line.partition("=")
-            env[key.strip()] = value.strip()
-    text = unit.read_text().replace("\\\n", " ")
-    (exec_start,) = [ln.split("=", 1)[1] for ln in text.splitlines() if ln.startswith("ExecStart=")]
-    argv: list[str] = []
-    for word in exec_start.split():
-        if word.startswith("${") and word.endswith("}"):
-            argv.append(env[word[2:-1]])
-        elif word.startswith("$"):
-            argv.extend(env[word[1:]].split())
-        else:
-            argv.append(word)
-    return argv
-
-
 def test_the_systemd_unit_passes_options_the_agent_takes(pki: dict[str, Path]) -> None:
     systemd = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
-    argv = _unit_argv(systemd / "haplane-agent.service", systemd / "agent.env.example")
+    argv = unit_argv(systemd / "haplane-agent.service", systemd / "agent.env.example")
     assert argv[0] == "/opt/haplane/bin/haplane-agent"
     args = build_parser().parse_args(argv[1:])
     assert args.ca == "/etc/haplane/ca.pem" and args.runtime == "docker"
