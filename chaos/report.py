@@ -9,12 +9,16 @@ Layout of a report directory::
     <scenario>/timeline.json    faults, marks, replica samples
     <scenario>/pods.jsonl       worker scenarios: one line per pod sample (what ran where, desired
                                 counts, Ready nodes, foreign pods)
+    <scenario>/watches.json     every watcher's records and the clients' versions: the whole input
+                                of chaos.watchcheck.check_watches besides the history and creates
 
 The timeline (:func:`timeline_svg`) shows, against seconds since the run started: one band per
 replica coloured by its Raft role (leader bands carry their term), the faults in force above
 it, one row per client process with each op drawn from invocation to completion (green ok,
 red fail, grey unknown — an unknown op is drawn to its client timeout), acknowledged writes per
-second, and the recovery points as vertical lines. Worker scenarios add one row per node (how
+second, one row per watcher (events received per half second, blue ticks where its stream was
+resumed, orange where a 410 made it relist, red where a watch verdict found a problem), and the
+recovery points as vertical lines. Worker scenarios add one row per node (how
 many containers really ran on it; orange while the API said NotReady), a "desired" row (green
 while every Deployment was at its desired count with its pods really running) and the
 pod-recovery points (green lines). Rendering is pure: strings in, string out.
@@ -26,6 +30,7 @@ import html
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import asdict
 from typing import Any
 
 from chaos.runner import ScenarioResult
@@ -164,6 +169,7 @@ def timeline_svg(r: ScenarioResult, client_timeout: float = 2.5) -> str:
         parts.append(f'<rect x="{x1:.1f}" y="{y + hbar - h:.1f}" width="{max(0.5, x2 - x1 - 0.5):.1f}" '
                      f'height="{h:.1f}" fill="#2e9d4a"><title>+{b / 2:.1f}s: {n * 2} acked writes/s</title></rect>')
     y += hbar + 10
+    y = _watch_rows(r, sc, parts, y)
     # marks
     for m in tl.marks:
         if m.kind not in ("recovery", "pod-recovery", "error"):
@@ -176,6 +182,41 @@ def timeline_svg(r: ScenarioResult, client_timeout: float = 2.5) -> str:
     body = "".join(parts).replace("{H}", str(height))
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{height}" viewBox="0 0 {W} {height}">'
             f'{body}</svg>')
+
+
+def _watch_rows(r: ScenarioResult, sc: _Scale, parts: list[str], y: int) -> int:
+    """One row per watcher: events per half second (shade), resumes, relists, and problems."""
+    if not r.watch_streams:
+        return y
+    t0 = r.timeline.t0
+    stats = next((v.data.get("streams", {}) for v in r.verdicts if v.name == "watch-ordered"), {})
+    parts.append(f'<text x="4" y="{y + 9}" class="lab">watches</text>')
+    for s in r.watch_streams:
+        buckets: dict[int, int] = {}
+        ticks: list[str] = []
+        for rec in s.records:
+            if rec.type in ("ADDED", "MODIFIED", "DELETED"):
+                b = int((rec.t - t0) * 2)
+                buckets[b] = buckets.get(b, 0) + 1
+            elif rec.type in ("RESUME", "GONE", "RELIST"):
+                cls = "wres" if rec.type == "RESUME" else "wgone"
+                ticks.append(f'<line x1="{sc.x(rec.t):.1f}" y1="{y}" x2="{sc.x(rec.t):.1f}" y2="{y + 10}" '
+                             f'class="{cls}"><title>{_esc(s.name)} {_esc(rec.type)} rv={rec.rv} '
+                             f'+{rec.t - t0:.2f}s {_esc(rec.detail or "")}</title></line>')
+        peak = max(buckets.values(), default=1)
+        for b, n in buckets.items():
+            x1, x2 = sc.x(t0 + b / 2), sc.x(t0 + (b + 1) / 2)
+            parts.append(f'<rect x="{x1:.1f}" y="{y}" width="{max(0.5, x2 - x1):.1f}" height="10" fill="#2e9d4a" '
+                         f'opacity="{0.2 + 0.8 * n / peak:.2f}"><title>{_esc(s.name)} +{b / 2:.1f}s: {n} events'
+                         f'</title></rect>')
+        parts += ticks
+        for t in (stats.get(s.name) or {}).get("problem_t", []):
+            x = sc.x(t0 + t)
+            parts.append(f'<line x1="{x:.1f}" y1="{y - 2}" x2="{x:.1f}" y2="{y + 12}" class="err">'
+                         f'<title>{_esc(s.name)}: a watch verdict failed here (+{t:.2f}s)</title></line>')
+        parts.append(f'<text x="{LEFT - 4}" y="{y + 9}" class="plab" style="font-size:9px">{_esc(s.name)}</text>')
+        y += 13
+    return y + 6
 
 
 def _pod_rows(r: ScenarioResult, sc: _Scale, parts: list[str], y: int) -> int:
@@ -223,6 +264,7 @@ svg text{font:10px system-ui,sans-serif}.lab{font-weight:600;fill:#333}.tick{fil
 .plab{fill:#666;text-anchor:end;font-size:7px}.flabel{fill:#fff;font-size:9px}.term{fill:#fff;font-size:9px}
 .grid{stroke:#eee}.rec{stroke:#1f5fa8;stroke-dasharray:4 3;stroke-width:1.5}.err{stroke:#d2413a;stroke-width:2}
 .prec{stroke:#2e9d4a;stroke-dasharray:2 3;stroke-width:1.5}.cnt{fill:#123;font-size:9px}
+.wres{stroke:#1f5fa8;stroke-width:1.5}.wgone{stroke:#e07b00;stroke-width:2}
 .legend span{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px;vertical-align:middle}
 """
 
@@ -240,7 +282,8 @@ def _legend() -> str:
          (POD_COLORS["notready"], "node NotReady")]
     return '<p class="legend">' + "".join(f'<span style="background:{c}"></span>{_esc(t)}' for c, t in items) + \
         ' — dashed blue lines: recovery points; dotted green lines: pod-recovery points; ' \
-        'red lines: harness errors; node rows: containers really running there</p>'
+        'red lines: harness errors; node rows: containers really running there; watch rows: events ' \
+        'received (shade), resumed (blue), relisted after 410 (orange), a watch check failed (red)</p>'
 
 
 def render_html(results: Iterable[ScenarioResult], meta: dict[str, Any]) -> str:
@@ -251,13 +294,15 @@ def render_html(results: Iterable[ScenarioResult], meta: dict[str, Any]) -> str:
         f'<td>{r.wall_s:.1f}s</td><td>{_esc(_fmt_list(r.figures.get("write_recovery_s")))}</td>'
         f'<td>{_esc(r.figures.get("converge_s"))}</td>'
         f'<td>{_esc(_fmt_list(r.figures.get("pods_recovery_s")))}</td>'
-        f'<td>{len(r.pod_samples) if r.pod_samples else "-"}</td></tr>' for r in results)
+        f'<td>{len(r.pod_samples) if r.pod_samples else "-"}</td><td>{_esc(_watch_cell(r))}</td></tr>'
+        for r in results)
     out = [f"<!doctype html><html><head><meta charset='utf-8'><title>haplane chaos report</title>"
            f"<style>{_CSS}</style></head><body>",
            f"<h1>haplane chaos run {_badge(ok)}</h1>",
            f"<p>{_esc(json.dumps(meta, sort_keys=True))}</p>",
            "<table><tr><th>scenario</th><th>verdict</th><th>wall</th><th>write recovery (s)</th>"
-           "<th>converge (s)</th><th>to desired count (s)</th><th>pod snapshots</th></tr>"
+           "<th>converge (s)</th><th>to desired count (s)</th><th>pod snapshots</th>"
+           "<th>watch events (resumes / relists)</th></tr>"
            f"{rows}</table>", _legend()]
     for r in results:
         out.append(f'<h2 id="{_esc(r.scenario)}">{_esc(r.scenario)} {_badge(r.ok)}</h2>')
@@ -283,6 +328,13 @@ def render_html(results: Iterable[ScenarioResult], meta: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _watch_cell(r: ScenarioResult) -> str:
+    f = r.figures
+    if "watch_events" not in f:
+        return "-"
+    return f"{f['watch_events']} ({f.get('watch_resumes', 0)} / {f.get('watch_relists', 0)})"
+
+
 def _fmt_list(xs: Any) -> str:
     if not xs:
         return "-"
@@ -305,6 +357,10 @@ def write_report(report_dir: str, results: list[ScenarioResult], meta: dict[str,
             with open(os.path.join(d, "pods.jsonl"), "w", encoding="utf-8") as f:
                 for sample in r.pod_samples:
                     f.write(json.dumps(sample.to_doc(r.timeline.t0), separators=(",", ":")) + "\n")
+        if r.watch_streams:
+            with open(os.path.join(d, "watches.json"), "w", encoding="utf-8") as f:
+                json.dump({"t0": r.timeline.t0, "streams": [s.to_doc() for s in r.watch_streams],
+                           "versions": [asdict(v) for v in r.watch_versions]}, f, separators=(",", ":"))
     summary = {"ok": all(r.ok for r in results), **meta, "scenarios": [r.to_doc() for r in results]}
     with open(os.path.join(report_dir, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=2, default=str)

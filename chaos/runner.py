@@ -9,8 +9,15 @@ Phases of a run (all recorded as ``phase`` marks in the timeline):
    for ``post_heal`` seconds;
 5. stop the workload, wait for one state hash on every replica, read every register and list
    every created object linearizably through every replica;
-6. judge: linearizability, no lost writes, durable creates, write recovery, convergence, and the
-   isolated-replicas-ack-nothing windows the scenario declared.
+6. judge: linearizability, no lost writes, durable creates, write recovery, convergence, the
+   isolated-replicas-ack-nothing windows the scenario declared, and the watch streams.
+
+Every scenario also runs the watch workload (:mod:`chaos.watchers`): from a revision taken before
+the workloads start, one raw watcher pinned to each replica and one failover watcher through
+:class:`haplane.client.Client` watch the register and create workloads' ConfigMaps until every one
+of them has reached the last known change (after the final reads), resuming and relisting as a
+client must. :func:`chaos.watchcheck.check_watches` judges their streams (watch-ordered,
+watch-complete, watch-valid).
 
 Worker scenarios (``Scenario.workers``) also start ``agents`` node agents on the chosen runtime,
 create the Deployment of :class:`chaos.workload.ScaleWorkload` (whose scales and reads join the
@@ -48,6 +55,8 @@ from chaos.nemesis import Nemesis
 from chaos.pods import PodMonitor, PodSample, node_ready
 from chaos.scenarios import Context, Scenario
 from chaos.timeline import Timeline
+from chaos.watchcheck import Version, WatchStream, check_watches
+from chaos.watchers import WatchWorkload
 from chaos.workload import (
     INITIAL,
     NAMESPACE,
@@ -62,6 +71,7 @@ from haplane.client import Client
 
 Progress = Callable[[str], None]
 PORT_STRIDE = 200
+WATCH_CATCH_UP = 10.0  # after the final reads, every watcher must reach the last known change within this
 
 
 @dataclass
@@ -107,6 +117,8 @@ class ScenarioResult:
     pod_samples: list[PodSample] = field(default_factory=list)
     agents: int = 0
     runtime: str | None = None
+    watch_streams: list[WatchStream] = field(default_factory=list)
+    watch_versions: list[Version] = field(default_factory=list)  # what the clients saw (checker input)
 
     def to_doc(self) -> dict[str, Any]:
         """Everything but the raw history and pod samples (the report writes those to their own files)."""
@@ -267,12 +279,15 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
     registers = RegisterWorkload(cluster, history, rng, run_label, opts.workload)
     creates = CreateWorkload(cluster, run_label, opts.workload)
     workers = _Workers(sc, cluster, history, rng, run_label, opts.workload) if sc.workers else None
+    watches = WatchWorkload(cluster, run_label) if opts.workload.watchers else None
     verdicts: list[Verdict] = []
     figures: dict[str, Any] = {}
     error: str | None = None
-    stop_work, stop_mon, stop_pods = asyncio.Event(), asyncio.Event(), asyncio.Event()
+    stop_work, stop_mon, stop_pods, stop_watch = asyncio.Event(), asyncio.Event(), asyncio.Event(), asyncio.Event()
     monitor_task: asyncio.Task | None = None
     pods_task: asyncio.Task | None = None
+    watch_task: asyncio.Task | None = None
+    watch_catch_up: float | None = None
     work_tasks: list[asyncio.Task] = []
     finals: dict[str, dict[str, Any]] = {}
     lists: dict[str, set[str]] = {}
@@ -299,6 +314,9 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
             pods_task = asyncio.create_task(workers.pods.run(stop_pods), name="pods")
             await workers.pods.wait_for(lambda s: s.settled, 60.0, "the Deployment's first pods running")
             phase("agents ready, the Deployment's pods running")
+        if watches is not None:
+            await watches.setup()
+            watch_task = asyncio.create_task(watches.run(stop_watch), name="watchers")
         monitor_task = asyncio.create_task(monitor(cluster, timeline, stop_mon), name="monitor")
         work_tasks.append(asyncio.create_task(registers.run(stop_work), name="registers"))
         if opts.workload.creators:
@@ -341,6 +359,14 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
             workers.scale.final_reads() if workers is not None else _nothing())
         for replica, values in scale_finals.items():
             finals.setdefault(replica, {}).update(values)
+        if watches is not None:
+            phase("waiting for every watcher to reach the last change")
+            known = registers.versions + creates.versions
+            watch_catch_up = await watches.wait_caught_up(max((v.rv for v in known), default=None),
+                                                          WATCH_CATCH_UP)
+            stop_watch.set()
+            if watch_task is not None:
+                await asyncio.wait_for(watch_task, 15)
     except Exception as exc:  # noqa: BLE001
         error = error or f"{type(exc).__name__}: {exc}"
         timeline.mark("error", error, trace=traceback.format_exc())
@@ -349,7 +375,8 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         stop_work.set()
         stop_mon.set()
         stop_pods.set()
-        for t in [*work_tasks, *(x for x in (monitor_task, pods_task) if x)]:
+        stop_watch.set()
+        for t in [*work_tasks, *(x for x in (monitor_task, pods_task, watch_task) if x)]:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(t, 15)
         if workers is not None:
@@ -381,6 +408,17 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
     if nemesis.quiet:
         verdicts.append(invariants.quiet_windows(history.ops, creates.records, nemesis.quiet, pinned, timeline.t0))
     verdicts.append(invariants.converged(converge_s, sc.converge, hashes))
+    watch_versions: list[Version] = []
+    if watches is not None:
+        watch_versions = registers.versions + creates.versions + watches.versions
+        t_check = time.monotonic()
+        verdicts += check_watches(watches.streams, history, creates.records, registers.keys, watch_versions,
+                                  timeline.t0)
+        figures["watch_check_s"] = round(time.monotonic() - t_check, 3)
+        figures["watch_events"] = sum(len(s.events()) for s in watches.streams)
+        figures["watch_resumes"] = sum(s.count("RESUME") for s in watches.streams)
+        figures["watch_relists"] = sum(s.count("RELIST") for s in watches.streams)
+        figures["watch_catch_up_s"] = None if watch_catch_up is None else round(watch_catch_up, 3)
     if workers is not None:
         pod_verdicts, pod_figures = workers.verdicts(timeline)
         verdicts += pod_verdicts + nemesis.verdicts
@@ -399,7 +437,7 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
     return ScenarioResult(sc.name, sc.summary, seed, opts.replicas, duration, ok, verdicts, figures,
                           time.monotonic() - t_wall, history, creates.records, timeline, pinned,
                           data_dir if keep else None, error, workers.pods.samples if workers and workers.pods else [],
-                          agents, opts.runtime if agents else None)
+                          agents, opts.runtime if agents else None, watches.streams if watches else [], watch_versions)
 
 
 async def _nothing() -> dict[str, dict[str, Any]]:

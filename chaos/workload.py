@@ -40,6 +40,7 @@ from typing import Any
 from chaos.cluster import ChaosCluster
 from chaos.history import FAIL, OK, UNKNOWN, History, Op
 from chaos.runtimes import pod_env
+from chaos.watchcheck import Version
 from haplane import errors
 from haplane.client import Client, ConnectionFailed
 
@@ -84,6 +85,18 @@ def classify(exc: BaseException | None, f: str) -> tuple[str, str | None]:
     return UNKNOWN, text
 
 
+def objects_label(run_label: str) -> str:
+    """The label value of the create workload's objects (the registers carry ``run_label``)."""
+    return f"{run_label}-objects"
+
+
+def _failed(exc: BaseException, f: str) -> tuple[str, None, str | None]:
+    """``History.complete``'s ``(result, output, error)`` for an op that raised ``exc``: the error
+    text goes to ``error`` (where :func:`chaos.invariants.client_contract` looks), not ``output``."""
+    result, text = classify(exc, f)
+    return result, None, text
+
+
 def configmap(name: str, value: str, run_label: str, rv: str | None = None) -> dict[str, Any]:
     meta: dict[str, Any] = {"name": name, "namespace": NAMESPACE, "labels": {LABEL: run_label}}
     if rv is not None:
@@ -99,6 +112,15 @@ def _rv(obj: dict[str, Any]) -> str | None:
     return (obj.get("metadata") or {}).get("resourceVersion")
 
 
+def _version(obj: dict[str, Any], source: str) -> Version | None:
+    """What ``obj`` (a ConfigMap some answer carried) says happened: its value as of its revision."""
+    try:
+        rv = int(_rv(obj) or "")
+    except ValueError:
+        return None
+    return Version(rv, (obj.get("metadata") or {}).get("name"), _value(obj), source)
+
+
 @dataclass(frozen=True)
 class WorkloadConfig:
     keys: int = 3
@@ -111,6 +133,7 @@ class WorkloadConfig:
     probe_think: float = 0.1
     creators: bool = True
     create_think: float = 0.05
+    watchers: bool = True                       # the watch workload (chaos.watchers) and its verdicts
     fail_pause: float = 0.2                     # extra sleep after an op that did not succeed
     # the Deployment of worker scenarios
     initial_replicas: int = 2
@@ -164,6 +187,8 @@ class RegisterWorkload:
         self.probe = p
         self.processes[self.probe] = PROBE
         self._clients: list[Client] = []
+        # what the answers said: each ok write's / CAS's / read's object as of its revision
+        self.versions: list[Version] = []
 
     async def setup(self, timeout: float = 60.0) -> None:
         """Create every register with the value :data:`INITIAL` (before the history starts)."""
@@ -224,12 +249,14 @@ class RegisterWorkload:
             self.history.complete(op, OK, output=None)
             known.pop(key, None)
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is fatal
-            self.history.complete(op, *classify(exc, "read"))
+            self.history.complete(op, *_failed(exc, "read"))
         else:
             self.history.complete(op, OK, output=_value(obj))
             rv = _rv(obj)
             if rv is not None:
                 known[key] = (_value(obj), rv)
+            if (v := _version(obj, f"read #{op.id}")) is not None:
+                self.versions.append(v)
         return op
 
     async def _write(self, p: int, client: Client, key: str, value: str, expect: tuple[Any, str] | None,
@@ -243,12 +270,14 @@ class RegisterWorkload:
         try:
             obj = await client.update(body, request_id=f"{self.run_label}-{key}-{value}")
         except Exception as exc:  # noqa: BLE001
-            self.history.complete(op, *classify(exc, op.f))
+            self.history.complete(op, *_failed(exc, op.f))
         else:
             self.history.complete(op, OK)
             rv = _rv(obj)
             if rv is not None and _value(obj) == value:
                 known[key] = (value, rv)
+            if (v := _version(obj, f"answer to #{op.id}")) is not None:
+                self.versions.append(v)
         return op
 
     async def final_reads(self, timeout: float = 60.0) -> dict[str, dict[str, Any]]:
@@ -304,6 +333,7 @@ class CreateRecord:
     complete_t: float | None = None
     result: str = UNKNOWN
     error: str | None = None
+    rv: int | None = None   # an ok create: the revision its answer carried
 
     def to_doc(self) -> dict[str, Any]:
         return asdict(self)
@@ -319,6 +349,8 @@ class CreateWorkload:
         self.cluster, self.run_label, self.cfg, self.clock = cluster, run_label, cfg, clock
         self.records: list[CreateRecord] = []
         self.processes = {self.PROCESS_BASE + i: n for i, n in enumerate(cluster.names)}
+        # the created objects as the final lists show them (each at its create's revision)
+        self.versions: list[Version] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.gather(*(self._creator(p, n, stop) for p, n in self.processes.items()))
@@ -332,12 +364,15 @@ class CreateWorkload:
                 rec = CreateRecord(p, name, obj_name, self.clock())
                 self.records.append(rec)
                 try:
-                    await c.create(configmap(obj_name, obj_name, f"{self.run_label}-objects"),
-                                   request_id=f"{self.run_label}-{obj_name}")
+                    obj = await c.create(configmap(obj_name, obj_name, objects_label(self.run_label)),
+                                         request_id=f"{self.run_label}-{obj_name}")
                 except Exception as exc:  # noqa: BLE001
                     rec.result, rec.error = classify(exc, "create")
                 else:
                     rec.result = OK
+                    if (v := _version(obj, f"answer to create {obj_name}")) is not None:
+                        rec.rv = v.rv
+                        self.versions.append(v)
                 if rec.result != UNKNOWN:
                     rec.complete_t = self.clock()
                 pause = self.cfg.create_think + (self.cfg.fail_pause if rec.result != OK else 0.0)
@@ -353,13 +388,16 @@ class CreateWorkload:
             async with pinned_client(self.cluster, name, WorkloadConfig(timeout=10.0)) as c:
                 while True:
                     try:
-                        lst = await c.list("ConfigMap", NAMESPACE, label_selector=f"{LABEL}={self.run_label}-objects")
+                        lst = await c.list("ConfigMap", NAMESPACE,
+                                           label_selector=f"{LABEL}={objects_label(self.run_label)}")
                     except errors.HaplaneError:
                         if time.monotonic() > deadline:
                             return
                         await asyncio.sleep(0.3)
                         continue
                     out[name] = {o["metadata"]["name"] for o in lst.get("items", [])}
+                    self.versions += [v for o in lst.get("items", [])
+                                      if (v := _version(o, f"final list via {name}")) is not None]
                     return
 
         await asyncio.gather(*(through(n) for n in self.cluster.names))
@@ -456,7 +494,7 @@ class ScaleWorkload:
             await client.patch("Deployment", DEPLOYMENT, scale_patch(value, replicas), NAMESPACE,
                                request_id=f"{self.run_label}-scale-{value}")
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is fatal
-            self.history.complete(op, *classify(exc, "write"))
+            self.history.complete(op, *_failed(exc, "write"))
         else:
             self.history.complete(op, OK)
         return op
@@ -468,7 +506,7 @@ class ScaleWorkload:
         except errors.NotFound:
             self.history.complete(op, OK, output=None)
         except Exception as exc:  # noqa: BLE001
-            self.history.complete(op, *classify(exc, "read"))
+            self.history.complete(op, *_failed(exc, "read"))
         else:
             self.history.complete(op, OK, output=scale_state(obj, self.cfg.initial_replicas))
         return op

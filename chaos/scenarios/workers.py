@@ -92,7 +92,7 @@ async def kill_agent_only(ctx: Context) -> None:
             nem.figure("settled_after_restart_s", settled.t - t)
             # The first settled sample may predate the new agent's first sync round (it is still
             # starting): judge adoption on one taken after it has had the time to start things.
-            after = await pods.wait_for(lambda s: s.settled and s.t >= t + ADOPTION_SHOWS_WITHIN,
+            after = await pods.wait_for(lambda s, t=t: s.settled and s.t >= t + ADOPTION_SHOWS_WITHIN,
                                         ctx.pod_recovery + ADOPTION_SHOWS_WITHIN, f"agent {victim} settled after its first rounds")
             rounds.append((container_ids(before, victim), container_ids(after, victim)))
             if i == 0:

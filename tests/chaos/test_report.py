@@ -87,3 +87,27 @@ def test_write_report_with_pod_samples(tmp_path) -> None:  # noqa: ANN001
     line = json.loads((tmp_path / "kill-leader" / "pods.jsonl").read_text())
     assert line["t"] == 1.0 and line["running"] == ["n1:default/a"] and line["met"] is None
     assert json.loads((tmp_path / "summary.json").read_text())["scenarios"][0]["pod_snapshots"] == 1
+
+
+def test_watch_rows_and_watches_json(tmp_path) -> None:  # noqa: ANN001
+    from chaos.watchcheck import ORDERED, Seen, Version, WatchStream, check_watches
+
+    r = synthetic()
+    r.watch_streams = [WatchStream("watch-r1", "r1", 5, [
+        Seen(101.2, "ADDED", 6, "obj-1", "obj-1"), Seen(104.0, "RESUME", 6, detail="reset"),
+        Seen(105.0, "GONE", None, detail="too old"), Seen(105.5, "RELIST", 9, items=[["obj-1", 6, "obj-1"]]),
+        Seen(106.0, "ADDED", 8, "obj-1", "obj-1")], target_rv=6)]
+    r.watch_versions = [Version(6, "obj-1", "obj-1", "answer to create obj-1")]
+    r.verdicts += check_watches(r.watch_streams, r.history, r.creates, ["reg-0"], r.watch_versions, 100.0)
+    r.figures.update(watch_events=2, watch_resumes=1, watch_relists=1)
+    assert next(v for v in r.verdicts if v.name == ORDERED).ok is False  # rv 8 after the relist at 9
+    svg = timeline_svg(r)
+    assert ">watches<" in svg and ">watch-r1<" in svg
+    assert 'class="wres"' in svg and 'class="wgone"' in svg
+    assert "a watch verdict failed here (+6.00s)" in svg
+    assert "2 (1 / 1)" in render_html([r], {})
+    write_report(str(tmp_path), [r], {})
+    doc = json.loads((tmp_path / "kill-leader" / "watches.json").read_text())
+    assert doc["t0"] == 100.0 and doc["versions"][0]["rv"] == 6
+    back = [WatchStream.from_doc(d) for d in doc["streams"]]
+    assert back == r.watch_streams

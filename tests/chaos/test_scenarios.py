@@ -7,6 +7,7 @@ tmp_path and prints the seed.
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from chaos.report import write_report
 from chaos.runner import RunOptions, ScenarioResult, run_scenario
 from chaos.scenarios import all_scenarios, quick_scenarios
+from chaos.watchcheck import COMPLETE, ORDERED, VALID, WatchStream, check_watches
 from chaos.workload import WorkloadConfig
 
 pytestmark = pytest.mark.integration
@@ -47,6 +49,37 @@ async def test_quick_scenario(name: str, tmp_path) -> None:  # noqa: ANN001
     assert r.history.summary()["ok"] > 100, "the workload did not run"
     if all_scenarios()[name].workers:
         assert len(r.pod_samples) > 20 and r.figures["replaced_s"], "the pods were not watched being replaced"
+    assert r.figures["watch_events"] > 1000, "the watchers saw (almost) nothing"
+    the_watch_checks_bite_on(r)
+
+
+def _recheck(r: ScenarioResult, streams: list[WatchStream]) -> dict[str, bool | None]:
+    registers = sorted({op.key for op in r.history.ops if op.key.startswith("reg-")})
+    return {v.name: v.ok for v in check_watches(streams, r.history, r.creates, registers, r.watch_versions)}
+
+
+def the_watch_checks_bite_on(r: ScenarioResult) -> None:
+    """The run's real streams, broken three ways after the fact (no switch in the server): one
+    event removed, two swapped, one value no client wrote — each must fail its verdict."""
+    assert set(_recheck(r, r.watch_streams).values()) == {True}
+    victim = next(i for i, s in enumerate(r.watch_streams) if s.via == "*")
+    events = [i for i, rec in enumerate(r.watch_streams[victim].records) if rec.type in ("ADDED", "MODIFIED")]
+    mid = events[len(events) // 2]
+
+    def broken(edit) -> list[WatchStream]:  # noqa: ANN001
+        streams = copy.deepcopy(r.watch_streams)
+        edit(streams[victim].records)
+        return streams
+
+    def swap(recs: list) -> None:  # noqa: ANN001
+        recs[mid], recs[events[events.index(mid) + 1]] = recs[events[events.index(mid) + 1]], recs[mid]
+
+    def phantom(recs: list) -> None:  # noqa: ANN001
+        recs[mid].value = "nobody wrote this"
+
+    assert _recheck(r, broken(lambda recs: recs.pop(mid)))[COMPLETE] is False, "a dropped event went unseen"
+    assert _recheck(r, broken(swap))[ORDERED] is False, "two swapped events went unseen"
+    assert _recheck(r, broken(phantom))[VALID] is False, "a phantom value went unseen"
 
 
 async def test_harness_catches_stale_reads_from_an_isolated_leader(tmp_path) -> None:  # noqa: ANN001

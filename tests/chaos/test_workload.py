@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from chaos.cluster import ChaosCluster, Link
-from chaos.history import FAIL, OK, UNKNOWN
-from chaos.workload import classify
+from chaos.history import FAIL, OK, UNKNOWN, History
+from chaos.invariants import client_contract
+from chaos.workload import RegisterWorkload, classify, configmap
 from haplane import errors
 from haplane.client import ConnectionFailed
 
@@ -66,3 +69,29 @@ def test_agreed_leader_needs_a_quorum_in_one_term(cluster: ChaosCluster) -> None
     assert cluster.agreed_leader({"r1": _st("leader", 1, a1), "r2": _st("follower", 2, None),
                                   "r3": None}) is None
     assert cluster.agreed_leader({"r1": _st("leader", 2, a1), "r2": _st("follower", 1, a1), "r3": None}) is None
+
+
+class _Stub:
+    """A client whose writes are refused with ``exc`` and whose reads return ``reg-0 = 0.1``."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    async def update(self, body: dict, request_id: str | None = None) -> dict:
+        raise self.exc
+
+    async def get(self, kind: str, name: str, namespace: str) -> dict:
+        return configmap("reg-0", "0.1", "t", rv="9")
+
+
+async def test_a_failed_write_keeps_its_error_where_client_contract_looks(cluster: ChaosCluster) -> None:
+    """A write the client called not applied (503), then read back: client-contract must fail —
+    which it can only do if the error text is recorded as the op's error (it once went to output)."""
+    h = History()
+    w = RegisterWorkload(cluster, h, random.Random(1), "t")
+    op = await w._write(0, _Stub(errors.Unavailable("no quorum")), "reg-0", "0.1", None, {})
+    assert op.result == FAIL and op.output is None and (op.error or "").startswith("Unavailable: no quorum")
+    read = await w._read(1, _Stub(errors.Unavailable("no quorum")), "reg-0", {})
+    assert read.output == "0.1"
+    assert client_contract(h).ok is False
+    assert w.versions[-1].rv == 9 and w.versions[-1].value == "0.1"  # what the read saw, for the watch checks
