@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from aiohttp import web
-from pysyncobj.transport import TCPTransport
 
 from haplane.api.app import MEMBER_KIND, Replica, make_app
 from haplane.api.auth import TokenAuth
@@ -27,6 +26,7 @@ from haplane.store.fsm import StateMachine
 from haplane.store.proposer import Proposer
 from haplane.store.raft import RaftNode, RaftTiming
 from haplane.store.store import Store
+from haplane.store.transport import RaftTransport
 from haplane.store.watch import WatchHub
 from haplane.tls import ServerTLS, add_server_arguments, server_tls_from_args
 
@@ -94,12 +94,12 @@ def main_server(args: argparse.Namespace) -> int:
 
 
 def transport_class() -> type:
-    """pysyncobj's TCP transport, or the fault-injecting one when the chaos harness asks for it."""
+    """The Raft transport, or the fault-injecting one when the chaos harness asks for it."""
     if os.environ.get("HAPLANE_FAULT_FILE"):
         from haplane.store.faults import FaultyTransport
 
         return FaultyTransport
-    return TCPTransport
+    return RaftTransport
 
 
 async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None:

@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pysyncobj.tcp_connection import CONNECTION_STATE
-from pysyncobj.transport import TCPTransport
+
+from haplane.store.transport import RaftTransport
 
 log = logging.getLogger(__name__)
 
@@ -257,8 +258,9 @@ def _addr(node: Any) -> str:
     return getattr(node, "address", None) or str(getattr(node, "id", node))
 
 
-class FaultyTransport(TCPTransport):
-    """pysyncobj's TCP transport with the rules of ``$HAPLANE_FAULT_FILE`` applied per peer."""
+class FaultyTransport(RaftTransport):
+    """The Raft transport (:class:`~haplane.store.transport.RaftTransport`) with the rules of
+    ``$HAPLANE_FAULT_FILE`` applied per peer."""
 
     def __init__(self, syncObj: Any, selfNode: Any, otherNodes: Any) -> None:  # noqa: N803 - pysyncobj's names
         # Set before super().__init__: it registers our _onTick and adds the nodes.

@@ -11,10 +11,12 @@ Rules this module keeps (DESIGN.md §4):
 * Dumps are forked (``useFork``): the child pickles the state while the tick thread goes on.
 * Nothing here blocks: :meth:`RaftNode.propose` enqueues and returns; the callback fires on
   pysyncobj's tick thread with ``(results, fail_reason)``.
-* Every peer connection carries a keepalive twice a second (pysyncobj silently loses the first
-  message sent on a connection idle for ``connectionTimeout`` — i.e. every first vote request
-  between followers). Membership helpers (add/remove, leadership transfer, joining quietly)
-  are at the end; their caveats are in :mod:`haplane.api.membership`.
+* Every peer connection carries a keepalive twice a second once its handshake is done
+  (pysyncobj silently loses the first message sent on a connection idle for
+  ``connectionTimeout`` — i.e. every first vote request between followers). The transport is
+  :class:`~haplane.store.transport.RaftTransport` (stuck dials, listen backlog). Membership
+  helpers (add/remove, leadership transfer, joining quietly) are at the end; their caveats are
+  in :mod:`haplane.api.membership`.
 
 Durability: pysyncobj writes its journal through a memory map and never fsyncs it. A write
 acknowledged to a client is in the page cache of a majority of replicas, so it survives any
@@ -32,12 +34,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.journal import MetaStorer
 from pysyncobj.monotonic import monotonic as raft_clock
-from pysyncobj.transport import TCPTransport
 
 from haplane.store.fsm import StateMachine
+from haplane.store.guarded import GuardedSyncObj
+from haplane.store.transport import RaftTransport
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +114,7 @@ class RaftNode:
 
     def __init__(
         self, *, self_addr: str, peers: list[str], data_dir: str, secret: str, fsm: StateMachine,
-        timing: RaftTiming = RaftTiming(), transport_class: type = TCPTransport,
+        timing: RaftTiming = RaftTiming(), transport_class: type = RaftTransport,
         on_state_change: Callable[[str, str], None] | None = None, join: bool = False,
     ) -> None:
         if not secret:
@@ -151,7 +154,7 @@ class RaftNode:
         self._timing = timing
         self._keepalive_every = min(0.5, conf.connectionTimeout / 4)
         self._next_keepalive = 0.0
-        self._sync = SyncObj(self_addr, peers, conf, consumers=[self._consumer], transportClass=transport_class)
+        self._sync = GuardedSyncObj(self_addr, peers, conf, consumers=[self._consumer], transportClass=transport_class)
         self._sync.addOnTickCallback(self._on_tick)
         if self._joining:
             # A joining replica must not campaign before the cluster has added it: its rising
@@ -316,7 +319,7 @@ class RaftNode:
                 log.exception("tick task failed")
 
     def _keep_connections_warm(self) -> None:  # tick thread
-        """Send every peer a tiny message every ``_keepalive_every`` seconds.
+        """Send every connected peer a tiny message every ``_keepalive_every`` seconds.
 
         pysyncobj drops a connection on which nothing was *read* for ``connectionTimeout``, but it
         notices only when it next sends on it — and that message is lost. Followers never talk to
@@ -324,6 +327,16 @@ class RaftNode:
         first vote request went nowhere, and every election needed a second round (one more
         election timeout) — failover and leadership transfer alike. With traffic both ways the
         connections stay fresh and the first round can win.
+
+        Only peers past pysyncobj's handshake (``isNodeConnected``). A dial whose key exchange
+        the peer has not answered yet must be left waiting: a message sent on it is not wrapped
+        in the peer's key, so the peer drops the connection when it reads it; and the send makes
+        pysyncobj time the dial out after ``connectionTimeout`` and dial again. Against a stopped
+        replica that meant a redial from every peer every 2 s, which filled its accept queue
+        (pysyncobj listens with a backlog of 5): the kernel then dropped the peers' SYNs and
+        retried them after ever longer gaps, so after a 30 s pause the replica stayed cut off for
+        11-14 s after it resumed — long enough for a resumed old leader to campaign through the
+        one peer it could reach and depose the new leader (see haplane/store/transport.py).
         """
         now = time.monotonic()
         if now < self._next_keepalive:
@@ -333,7 +346,8 @@ class RaftNode:
         if transport is None:
             return
         for node in self._sync.otherNodes:
-            transport.send(node, KEEPALIVE)
+            if self._sync.isNodeConnected(node):
+                transport.send(node, KEEPALIVE)
 
     def _postpone_election(self) -> None:  # tick thread
         # pysyncobj has no API for this; the attribute is private to SyncObj (pinned 0.3.17).

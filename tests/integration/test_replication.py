@@ -165,6 +165,45 @@ async def test_lagging_replica_catches_up(tmp_path) -> None:  # noqa: ANN001
         lc.stop_all()
 
 
+def syn_sent_to(port: int) -> int:
+    """Connections on this host to 127.0.0.1:``port`` still in SYN-SENT (Linux /proc/net/tcp)."""
+    with open("/proc/net/tcp", encoding="ascii") as f:
+        rows = [line.split() for line in f.readlines()[1:]]
+    return sum(1 for r in rows if r[2] == f"0100007F:{port:04X}" and r[3] == "02")
+
+
+def test_a_long_paused_replica_is_reached_as_soon_as_it_resumes(cluster: LocalCluster) -> None:
+    # r1 has the lowest Raft address, so both peers dial it (pysyncobj: the greater address dials).
+    # While it was stopped, our keepalive made each peer redial every 2 s; pysyncobj's listen
+    # backlog of 5 was full after ~10 s, later SYNs were dropped, and the peers waited for the
+    # kernel's retry (16-32 s apart by then): after a 30 s pause r1 was cut off for 11-14 s after
+    # it resumed, and a resumed old leader campaigned meanwhile (test_controllers.py::
+    # test_paused_leader_cannot_land_decisions). Now both peers reach it within a round trip.
+    cluster.wait_ready()
+    paused_at = time.monotonic()
+    cluster.pause("r1")
+    cluster.wait_ready(timeout=30, names=["r2", "r3"], not_leader="r1")
+    time.sleep(max(0.0, 30.0 - (time.monotonic() - paused_at)))
+    r1_port = int(str(cluster.members["r1"].raft).rsplit(":", 1)[1])
+    stuck = syn_sent_to(r1_port)
+    cluster.resume("r1")
+    resumed_at = time.monotonic()
+    seen: dict = {}
+    while time.monotonic() - resumed_at < 30:
+        try:
+            seen = cluster.get_json("r1", "/cluster/self", timeout=1.0)["peersConnected"]
+        except OSError:
+            seen = {}
+        if len(seen) == 2 and all(seen.values()):
+            break
+        time.sleep(0.05)
+    waited = time.monotonic() - resumed_at
+    assert stuck == 0, f"{stuck} dial(s) to the paused r1 left waiting for the kernel's SYN retry"
+    assert len(seen) == 2 and all(seen.values()), f"r1 never reconnected to both peers: {seen}"
+    # A redial is bounded by pysyncobj's connectionTimeout (2 s); it takes well under a second.
+    assert waited < 5.0, f"r1 was reached only {waited:.1f}s after it resumed"
+
+
 async def test_without_quorum_writes_get_a_bounded_503(cluster: LocalCluster) -> None:
     leader = cluster.wait_ready()
     others = [n for n in ("r1", "r2", "r3") if n != leader]
