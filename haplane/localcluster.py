@@ -17,6 +17,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -37,17 +38,22 @@ class Member:
     address: str | None = None  # agent: node address
     pid: int | None = None
     argv: list[str] = field(default_factory=list)
+    scheme: str = "http"  # replica: "https" when the cluster serves TLS
 
     @property
     def url(self) -> str | None:
-        return f"http://{self.http}" if self.http else None
+        return f"{self.scheme}://{self.http}" if self.http else None
 
 
 class LocalCluster:
     def __init__(self, data_dir: str, *, replicas: int = 3, agents: int = 0, runtime: str = "process",
                  base_port: int = 7000, python: str = sys.executable, env: dict[str, str] | None = None,
-                 hollow_count: int = 0, stop_on_exit: bool = True, node_net: str = "127.0.1") -> None:
+                 hollow_count: int = 0, stop_on_exit: bool = True, node_net: str = "127.0.1",
+                 tls_dir: str | None = None) -> None:
         self.data_dir = os.path.abspath(data_dir)
+        # With ``tls_dir`` the replicas serve HTTPS with certificates of the CA kept there (made by
+        # haplane.certs when missing) and the agents trust it and serve their logs over HTTPS.
+        self.tls_dir = os.path.abspath(tls_dir) if tls_dir else None
         self.runtime = runtime
         self.hollow_count = hollow_count  # >0: each agent process runs this many hollow nodes
         # Agents stopped with SIGTERM remove their containers (SIGKILL leaves them, as a crash would).
@@ -59,12 +65,21 @@ class LocalCluster:
         self.members: dict[str, Member] = {}
         for i in range(1, replicas + 1):
             self.members[f"r{i}"] = Member("replica", f"r{i}", http=f"{HOST}:{base_port + i}",
-                                           raft=f"{HOST}:{base_port + 100 + i}")
+                                           raft=f"{HOST}:{base_port + 100 + i}", scheme=self.scheme)
         for i in range(1, agents + 1):
             self.members[f"n{i}"] = Member("agent", f"n{i}", address=f"{node_net}.{i}")
         self.admin_token = ""
 
     # ------------------------------------------------------------- layout
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_dir else "http"
+
+    @property
+    def ca_file(self) -> str | None:
+        """The CA that verifies the replicas' certificates (None without TLS)."""
+        return os.path.join(self.tls_dir, "ca.pem") if self.tls_dir else None
+
     @property
     def replicas(self) -> list[Member]:
         return [m for m in self.members.values() if m.role == "replica"]
@@ -92,8 +107,13 @@ class LocalCluster:
                      for user, role in (("admin", "admin"), ("node", "node"), ("viewer", "viewer"))]
             _write_private(self.path("tokens"), "\n".join(lines) + "\n")
         self.admin_token = self.token("admin")
+        if self.tls_dir and not os.path.exists(os.path.join(self.tls_dir, "server.pem")):
+            from haplane.certs import generate
+
+            generate(self.tls_dir, [HOST, "localhost"])
         _write_private(self.path("client.json"),
-                       json.dumps({"endpoints": self.endpoints, "token": self.admin_token, "ca": None}, indent=2))
+                       json.dumps({"endpoints": self.endpoints, "token": self.admin_token, "ca": self.ca_file},
+                                  indent=2))
         for m in self.members.values():
             os.makedirs(self.path(m.name), exist_ok=True)
 
@@ -109,7 +129,23 @@ class LocalCluster:
         peers = ",".join(r.raft for r in self.replicas if r.raft and r.name != m.name)
         return [self.python, "-m", "haplane.server", "--name", m.name, "--raft", str(m.raft), "--peers", peers,
                 "--http", str(m.http), "--data-dir", self.path(m.name),
-                "--cluster-secret-file", self.path("secret"), "--tokens-file", self.path("tokens")]
+                "--cluster-secret-file", self.path("secret"), "--tokens-file", self.path("tokens")] \
+            + self._replica_tls_argv()
+
+    def _replica_tls_argv(self) -> list[str]:
+        if not self.tls_dir:
+            return []
+        return ["--tls-cert", os.path.join(self.tls_dir, "server.pem"),
+                "--tls-key", os.path.join(self.tls_dir, "server-key.pem"), "--tls-ca", str(self.ca_file)]
+
+    def _agent_tls_argv(self, m: Member) -> list[str]:
+        """Agents trust the cluster's CA and serve logs over HTTPS with a certificate for their address."""
+        if not self.tls_dir:
+            return []
+        from haplane.certs import generate
+
+        paths = generate(self.tls_dir, [str(m.address)], name=f"agent-{m.name}")
+        return ["--ca", paths.ca, "--tls-cert", paths.cert, "--tls-key", paths.key]
 
     def agent_argv(self, m: Member) -> list[str]:
         token_file = self.path(m.name, "token")
@@ -118,7 +154,7 @@ class LocalCluster:
         return [self.python, "-m", "node_agent.agent", "--name", m.name, "--address", str(m.address),
                 "--servers", ",".join(self.endpoints), "--token-file", token_file, "--runtime", self.runtime,
                 "--state-dir", self.path(m.name)] + (["--hollow-count", str(self.hollow_count)] if self.hollow_count else []) \
-            + (["--stop-on-exit"] if self.stop_on_exit else [])
+            + (["--stop-on-exit"] if self.stop_on_exit else []) + self._agent_tls_argv(m)
 
     # ---------------------------------------------------------- processes
     def start(self, name: str) -> Member:
@@ -202,11 +238,15 @@ class LocalCluster:
         _write_private(self.path("cluster.json"), json.dumps(doc, indent=2))
 
     # ------------------------------------------------------------- health
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """Verifies the replicas' certificates (None without TLS)."""
+        return ssl.create_default_context(cafile=self.ca_file) if self.ca_file else None
+
     def get_json(self, name: str, path: str, timeout: float = 2.0) -> Any:
         """GET a replica's path with the admin token (blocking; for harness code)."""
         m = self.members[name]
         req = urllib.request.Request(f"{m.url}{path}", headers={"Authorization": f"Bearer {self.admin_token}"})
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context()) as resp:
             return json.loads(resp.read())
 
     def wait_ready(self, timeout: float = 30.0, names: list[str] | None = None, not_leader: str | None = None) -> str:
@@ -221,7 +261,8 @@ class LocalCluster:
                 for name in live:
                     st = self.get_json(name, "/cluster/self", timeout=1.0)
                     leaders.add(st.get("leader"))
-                    urllib.request.urlopen(f"{self.members[name].url}/readyz", timeout=1.0).read()
+                    urllib.request.urlopen(f"{self.members[name].url}/readyz", timeout=1.0,
+                                           context=self.ssl_context()).read()
                 excluded = self.members[not_leader].raft if not_leader else None
                 if len(leaders) == 1 and None not in leaders and excluded not in leaders:
                     raft_leader = leaders.pop()

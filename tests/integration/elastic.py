@@ -42,16 +42,11 @@ def _bindable(port: int) -> bool:
 
 
 class ElasticCluster(LocalCluster):
-    def __init__(self, data_dir: str, *, replicas: int = 3, tls_dir: str | None = None, **kwargs: Any) -> None:
+    def __init__(self, data_dir: str, *, replicas: int = 3, **kwargs: Any) -> None:
         kwargs.setdefault("base_port", free_base_port())
         super().__init__(data_dir, replicas=replicas, **kwargs)
         self.voters = {m.name for m in self.replicas}
         self.joiners: set[str] = set()
-        self.tls_dir = tls_dir
-
-    @property
-    def scheme(self) -> str:
-        return "https" if self.tls_dir else "http"
 
     def url(self, name: str) -> str:
         return f"{self.scheme}://{self.members[name].http}"
@@ -66,7 +61,7 @@ class ElasticCluster(LocalCluster):
     def new_replica(self, name: str, index: int) -> Member:
         """Register replica ``name`` (ports base+index, base+100+index); it joins when started."""
         m = Member("replica", name, http=f"{HOST}:{self.base_port + index}",
-                   raft=f"{HOST}:{self.base_port + 100 + index}")
+                   raft=f"{HOST}:{self.base_port + 100 + index}", scheme=self.scheme)
         self.members[name] = m
         self.joiners.add(name)
         os.makedirs(self.path(name), exist_ok=True)
@@ -78,21 +73,6 @@ class ElasticCluster(LocalCluster):
                                                     if n != m.name)
         if m.name in self.joiners:
             argv.append("--join")
-        if self.tls_dir:
-            argv += ["--tls-cert", os.path.join(self.tls_dir, "server.pem"),
-                     "--tls-key", os.path.join(self.tls_dir, "server-key.pem"),
-                     "--tls-ca", os.path.join(self.tls_dir, "ca.pem")]
-        return argv
-
-    def agent_argv(self, m: Member) -> list[str]:
-        """Agents reach the replicas at ``endpoints`` (https with TLS) and trust the cluster's CA;
-        with TLS they serve logs over HTTPS too, with a certificate of that CA for their address."""
-        argv = super().agent_argv(m)
-        if self.tls_dir:
-            from haplane.certs import generate
-
-            paths = generate(self.tls_dir, [str(m.address)], name=f"agent-{m.name}")
-            argv += ["--ca", paths.ca, "--tls-cert", paths.cert, "--tls-key", paths.key]
         return argv
 
     def client(self, names: list[str] | None = None, **kwargs: Any) -> Client:
