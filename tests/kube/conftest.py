@@ -41,8 +41,10 @@ def start_kube_cluster(path: str, **kwargs) -> KubeCluster:  # noqa: ANN003
     assert shutil.which(KUBECTL) or os.path.exists(KUBECTL), f"kubectl not installed at {KUBECTL}"
     kwargs.setdefault("agents", 2)
     kwargs.setdefault("runtime", "process")
-    lc = LocalCluster(os.path.join(path, "cluster"), base_port=free_base_port(), tls_dir=os.path.join(path, "pki"),
-                      node_net=kwargs.pop("node_net", "127.0.7"), **kwargs)
+    base = free_base_port()
+    # Node addresses follow the ports, so clusters side by side never share an agent's address.
+    lc = LocalCluster(os.path.join(path, "cluster"), base_port=base, tls_dir=os.path.join(path, "pki"),
+                      node_net=kwargs.pop("node_net", f"127.77.{(base // 200) % 250}"), **kwargs)
     lc.start_all()
     lc.wait_ready(timeout=60)
     with open(str(lc.ca_file), "rb") as f:
