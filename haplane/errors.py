@@ -55,6 +55,10 @@ class MethodNotAllowed(HaplaneError):
     code, reason = 405, "MethodNotAllowed"
 
 
+class NotAcceptable(HaplaneError):
+    code, reason = 406, "NotAcceptable"
+
+
 class AlreadyExists(HaplaneError):
     code, reason = 409, "AlreadyExists"
 

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from haplane.api import discovery
 from haplane.api.auth import TokenAuth, User, authorize
 from haplane.api.body import MAX_BODY, read_json
 from haplane.api.resources import ResourceAPI, parse_path, respond
@@ -146,6 +147,7 @@ def make_app(replica: Replica) -> web.Application:
     async def not_found(request: web.Request) -> web.Response:
         raise NotFound(f"the server could not find the requested resource ({request.path})")
 
+    discovery.add_routes(app)
     for prefix in API_PREFIXES:
         app.router.add_route("*", prefix + "/{tail:.*}", resources(prefix))
     app.router.add_get("/healthz", healthz)

@@ -22,17 +22,60 @@ from haplane.model.node import Node
 from haplane.model.pod import Pod
 from haplane.model.service import Endpoints, Service
 
-__all__ = ["KindInfo", "KINDS", "lookup", "by_path", "validate", "validate_scale"]
+__all__ = ["KindInfo", "Subresource", "VirtualResource", "KINDS", "VIRTUAL_RESOURCES", "STORED_VERBS",
+           "lookup", "by_path", "validate", "validate_scale"]
+
+# What the resource handlers serve on a stored kind's collection and objects (discovery's verbs).
+STORED_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
+
+
+@dataclass(frozen=True)
+class Subresource:
+    """A subresource as discovery advertises it: ``pods/log``, ``deployments/scale``.
+
+    ``kind`` / ``api_version`` are what it takes and returns ("" = the parent's own kind and
+    version); ``verbs`` are the ones the server really serves on it.
+    """
+
+    name: str                       # "scale"
+    verbs: tuple[str, ...]          # ("get", "update")
+    kind: str = ""                  # "Scale"; "" = the parent's kind
+    api_version: str = ""           # "autoscaling/v1"; "" = the parent's
+
+
+# ``status`` is added to every kind with a status field (KindInfo.subresources); these are its verbs.
+STATUS_VERBS = ("get", "update")
 
 
 @dataclass(frozen=True)
 class KindInfo:
+    """One stored kind. Discovery (``haplane.api.discovery``) and the OpenAPI documents are built
+    from this table: a new entry is served, discovered and documented with no other change."""
+
     kind: str                       # "Pod"
     plural: str                     # "pods"
     api_version: str                # "v1" or "apps/v1"
     namespaced: bool
     short_names: tuple[str, ...]    # ("po",)
     model: type[BaseModel]
+    categories: tuple[str, ...] = ()          # ("all",): what `kubectl get all` lists
+    extra_subresources: tuple[Subresource, ...] = ()  # besides status (implied by a status field)
+    verbs: tuple[str, ...] = STORED_VERBS
+    singular: str = ""                        # "" = kind.lower()
+
+    @property
+    def singular_name(self) -> str:
+        return self.singular or self.kind.lower()
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    @property
+    def subresources(self) -> tuple[Subresource, ...]:
+        """Every subresource served: ``status`` when the model has one, then the extra ones."""
+        status = (Subresource("status", STATUS_VERBS),) if self.has_status else ()
+        return status + self.extra_subresources
 
     @property
     def list_kind(self) -> str:
@@ -59,13 +102,54 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Namespace", "namespaces", "v1", False, ("ns",), Namespace),
         KindInfo("Node", "nodes", "v1", False, ("no",), Node),
         KindInfo("ConfigMap", "configmaps", "v1", True, ("cm",), ConfigMap),
-        KindInfo("Pod", "pods", "v1", True, ("po",), Pod),
-        KindInfo("Service", "services", "v1", True, ("svc",), Service),
+        KindInfo("Pod", "pods", "v1", True, ("po",), Pod, categories=("all",),
+                 extra_subresources=(Subresource("log", ("get",)),)),
+        KindInfo("Service", "services", "v1", True, ("svc",), Service, categories=("all",)),
         KindInfo("Endpoints", "endpoints", "v1", True, ("ep",), Endpoints),
         KindInfo("Event", "events", "v1", True, ("ev",), Event),
-        KindInfo("Deployment", "deployments", "apps/v1", True, ("deploy",), Deployment),
+        KindInfo("Deployment", "deployments", "apps/v1", True, ("deploy",), Deployment, categories=("all",),
+                 extra_subresources=(Subresource("scale", ("get", "update"), "Scale", "autoscaling/v1"),)),
     )
 }
+
+
+@dataclass(frozen=True)
+class VirtualResource:
+    """A resource that is served but not stored as a kind (create-only reviews, for instance
+    ``selfsubjectaccessreviews`` in authorization.k8s.io/v1). Discovery lists each entry of
+    VIRTUAL_RESOURCES in its group-version; a subresource of a stored kind that is not a kind
+    (``pods/eviction``) goes in that kind's ``extra_subresources`` instead. ``model``, when
+    given, is documented in the group-version's OpenAPI."""
+
+    kind: str                       # "SelfSubjectAccessReview"
+    plural: str                     # "selfsubjectaccessreviews"
+    api_version: str                # "authorization.k8s.io/v1"
+    namespaced: bool
+    verbs: tuple[str, ...]          # ("create",)
+    model: type[BaseModel] | None = None
+    short_names: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    singular: str = ""
+
+    @property
+    def singular_name(self) -> str:
+        return self.singular or self.kind.lower()
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
+
+    @property
+    def subresources(self) -> tuple[Subresource, ...]:
+        return ()
+
+
+# Add an entry here when its handler is routed (only what is served is advertised).
+VIRTUAL_RESOURCES: tuple[VirtualResource, ...] = ()
 
 _BY_NAME: dict[str, KindInfo] = {
     name.lower(): info
