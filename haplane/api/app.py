@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from haplane.api import discovery
+from haplane.api import discovery, openapi
 from haplane.api.auth import TokenAuth, User, authorize
 from haplane.api.body import MAX_BODY, read_json
 from haplane.api.resources import ResourceAPI, parse_path, respond
@@ -140,10 +140,6 @@ def make_app(replica: Replica) -> web.Application:
         yield
         await replica.extra.pop("http").close()
 
-    async def openapi(request: web.Request) -> web.Response:
-        from haplane.api.openapi import build_openapi
-        return respond(build_openapi())
-
     async def not_found(request: web.Request) -> web.Response:
         raise NotFound(f"the server could not find the requested resource ({request.path})")
 
@@ -154,7 +150,7 @@ def make_app(replica: Replica) -> web.Application:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/cluster/self", cluster_self)
     app.router.add_get("/cluster/status", cluster_status)
-    app.router.add_get("/openapi/v3", openapi)
+    openapi.add_routes(app)
     app.router.add_post("/cluster/heartbeat", heartbeat)
     app.cleanup_ctx.append(http_session)
     from haplane.api import membership, snapshot  # they import this module

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from haplane.api import fieldvalidation
 from haplane.api.body import PATCH_TYPES, read_json
 from haplane.api.logs import pod_logs
 from haplane.api.mutations import (
@@ -198,6 +199,7 @@ class ResourceAPI:
 
     # ---------------------------------------------------------------- write
     async def create(self, request: web.Request, ref: Ref, user: str) -> web.Response:
+        fields = fieldvalidation.directive(request.query)
         body = await read_json(request)
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
@@ -205,10 +207,12 @@ class ResourceAPI:
         obj = stamp_new(body, kind=info.kind, namespaced=info.namespaced, ns=ref.ns, now=_now(),
                         uid=str(uuid.uuid4()), suffix=_suffix())
         obj, warnings = registry.validate(info.kind, obj)
+        warnings = fieldvalidation.apply(fields, warnings)
         op = commands.create(info.kind, _ns(ref, obj), obj, rid=_rid(request, user))
         return respond(await self.store.write(op), 201, warnings)
 
     async def replace(self, request: web.Request, ref: Ref, user: str) -> web.Response:
+        fields = fieldvalidation.directive(request.query)
         body = await read_json(request)
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
@@ -218,17 +222,19 @@ class ResourceAPI:
         info = ref.info
         obj = check_identity(body, kind=info.kind, name=ref.name, namespaced=info.namespaced, ns=ref.ns)
         obj, warnings = registry.validate(info.kind, obj)
+        warnings = fieldvalidation.apply(fields, warnings)
         meta = obj["metadata"]
         op = commands.update(info.kind, _ns(ref), ref.name, obj, status=ref.sub == "status",
                              rv=meta.get("resourceVersion"), uid=meta.get("uid"), rid=_rid(request, user))
         return respond(await self.store.write(op), 200, warnings)
 
     async def patch(self, request: web.Request, ref: Ref, user: str) -> web.Response:
+        fields = fieldvalidation.directive(request.query)
         patch = await read_json(request, allowed=PATCH_TYPES)
         merge = request.content_type == "application/merge-patch+json"
         rid = _rid(request, user)
         return await self._read_modify_write(
-            ref, rid, lambda cur: merge_patch(cur, patch) if merge else json_patch(cur, patch))
+            ref, rid, lambda cur: merge_patch(cur, patch) if merge else json_patch(cur, patch), fields)
 
     async def _scale(self, request: web.Request, ref: Ref, user: str, replicas: int) -> web.Response:
         def set_replicas(cur: dict) -> dict:
@@ -238,11 +244,11 @@ class ResourceAPI:
         resp_obj = await self._modify(ref, _rid(request, user), set_replicas)
         return respond(scale_of(resp_obj[0]))
 
-    async def _read_modify_write(self, ref: Ref, rid: str, change: Any) -> web.Response:
-        obj, warnings = await self._modify(ref, rid, change)
+    async def _read_modify_write(self, ref: Ref, rid: str, change: Any, fields: str = "Warn") -> web.Response:
+        obj, warnings = await self._modify(ref, rid, change, fields)
         return respond(obj, 200, warnings)
 
-    async def _modify(self, ref: Ref, rid: str, change: Any) -> tuple[dict, list[str]]:
+    async def _modify(self, ref: Ref, rid: str, change: Any, fields: str = "Warn") -> tuple[dict, list[str]]:
         """Apply ``change`` to the current object with a CAS, retrying on conflicts (as Kubernetes
         does for PATCH without a resourceVersion)."""
         info = ref.info
@@ -254,6 +260,7 @@ class ResourceAPI:
                 raise BadRequest("the patched object is not a JSON object")
             new = check_identity(new, kind=info.kind, name=ref.name, namespaced=info.namespaced, ns=ref.ns)
             new, warnings = registry.validate(info.kind, new)
+            warnings = fieldvalidation.apply(fields, warnings)
             meta = new["metadata"]
             pinned = meta.get("resourceVersion") not in (None, current["metadata"]["resourceVersion"])
             op = commands.update(info.kind, _ns(ref), ref.name, new,

@@ -41,6 +41,9 @@ class Subresource:
     verbs: tuple[str, ...]          # ("get", "update")
     kind: str = ""                  # "Scale"; "" = the parent's kind
     api_version: str = ""           # "autoscaling/v1"; "" = the parent's
+    model: type[BaseModel] | None = None  # its body's model when it is not the parent's (OpenAPI)
+    media_type: str = "application/json"  # what it answers with ("text/plain" for pods/log)
+    params: tuple[str, ...] = ()    # query parameters it honours (names in haplane.api.openapi.QUERY_PARAMETERS)
 
 
 # ``status`` is added to every kind with a status field (KindInfo.subresources); these are its verbs.
@@ -103,12 +106,13 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Node", "nodes", "v1", False, ("no",), Node),
         KindInfo("ConfigMap", "configmaps", "v1", True, ("cm",), ConfigMap),
         KindInfo("Pod", "pods", "v1", True, ("po",), Pod, categories=("all",),
-                 extra_subresources=(Subresource("log", ("get",)),)),
+                 extra_subresources=(Subresource("log", ("get",), media_type="text/plain",
+                                                 params=("container", "tailLines")),)),
         KindInfo("Service", "services", "v1", True, ("svc",), Service, categories=("all",)),
         KindInfo("Endpoints", "endpoints", "v1", True, ("ep",), Endpoints),
         KindInfo("Event", "events", "v1", True, ("ev",), Event),
         KindInfo("Deployment", "deployments", "apps/v1", True, ("deploy",), Deployment, categories=("all",),
-                 extra_subresources=(Subresource("scale", ("get", "update"), "Scale", "autoscaling/v1"),)),
+                 extra_subresources=(Subresource("scale", ("get", "update"), "Scale", "autoscaling/v1", Scale),)),
     )
 }
 
