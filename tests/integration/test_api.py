@@ -171,7 +171,9 @@ async def test_cluster_status_lists_every_member(api_cluster: LocalCluster) -> N
     assert doc["leader"] in ("r1", "r2", "r3")
 
 
-async def test_openapi_document_is_served(api_cluster: LocalCluster) -> None:
-    status, doc, _ = await call(api_cluster, "GET", "/openapi/v3")
+async def test_openapi_documents_are_served(api_cluster: LocalCluster) -> None:
+    status, root, _ = await call(api_cluster, "GET", "/openapi/v3")
+    assert status == 200 and set(root["paths"]) >= {"api/v1", "apis/apps/v1", "haplane"}
+    status, doc, _ = await call(api_cluster, "GET", root["paths"]["api/v1"]["serverRelativeURL"])
     assert status == 200 and doc["openapi"].startswith("3.")
     assert "/api/v1/namespaces/{namespace}/pods" in doc["paths"]

@@ -1,4 +1,5 @@
-"""Schemathesis against the live cluster's own OpenAPI document: no 5xx, no response that breaks
+"""Schemathesis against the live cluster's own OpenAPI documents (every one the /openapi/v3 root
+lists, merged): no 5xx, no response that breaks
 the schema, status codes and content types as documented.
 
 The ``watch`` parameter is taken out of the document given to the fuzzer: a watch is a stream
@@ -18,6 +19,7 @@ import pytest
 
 from haplane.localcluster import LocalCluster
 from tests.integration.conftest import running_cluster
+from tests.unit.test_openapi import merged_document
 
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 
@@ -38,7 +40,10 @@ def without_watch(doc: dict) -> dict:
 
 
 def test_schemathesis_finds_no_server_errors_and_no_schema_violations(fuzz_cluster: LocalCluster, tmp_path) -> None:  # noqa: ANN001
-    doc = without_watch(fuzz_cluster.get_json("r1", "/openapi/v3"))
+    root = fuzz_cluster.get_json("r1", "/openapi/v3")
+    docs = {key: fuzz_cluster.get_json("r1", entry["serverRelativeURL"]) for key, entry in root["paths"].items()}
+    assert {"api/v1", "apis/apps/v1", "haplane"} <= docs.keys()
+    doc = without_watch(merged_document(docs))
     spec = tmp_path / "openapi.json"
     spec.write_text(json.dumps(doc))
     st = os.path.join(os.path.dirname(sys.executable), "st")
