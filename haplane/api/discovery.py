@@ -261,3 +261,11 @@ def add_routes(app: web.Application) -> None:
                           ("/apis/{group}/{version}", group_version)):
         app.router.add_get(path, handler)
         app.router.add_get(path + "/", handler)
+    # aiohttp looks up the longest static prefix first, so ``/apis/apps/v1/`` would reach the
+    # resource route ``/apis/apps/v1/{tail}``: each served group-version gets its own static route.
+    for gv in group_versions():
+        path = f"/apis/{gv}/" if "/" in gv else f"/api/{gv}/"
+
+        async def static(request: web.Request, gv: str = gv) -> web.Response:
+            return _json(api_resource_list(gv))
+        app.router.add_get(path, static)

@@ -93,7 +93,8 @@ def dumps(obj: Any) -> bytes:
 def respond(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     resp = web.Response(body=dumps(obj), status=status, content_type="application/json")
     for w in warnings or []:
-        resp.headers.add("Warning", f'299 - "{w}"')
+        escaped = w.replace("\\", "\\\\").replace('"', '\\"')  # a quoted-string (RFC 7234), as client-go parses it
+        resp.headers.add("Warning", f'299 - "{escaped}"')
     return resp
 
 

@@ -1,0 +1,240 @@
+"""Discovery and OpenAPI through the real kubectl 1.37 and the official clients, against 3 HTTPS
+replicas and 2 agents: what api-resources, api-versions, version and explain print, that every
+kind's `kubectl get` reaches its list request, that a second run works from kubectl's discovery
+cache, that validation is delegated to the server (fieldValidation=Strict), and what the
+`kubernetes` clients' discovery calls return."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+
+import kubernetes
+import kubernetes_asyncio
+import pytest
+
+from haplane.api.discovery import KUBERNETES_VERSION
+from haplane.model.registry import KINDS
+from tests.kube.conftest import KubeCluster
+
+GIT_VERSION = f"v{KUBERNETES_VERSION}+haplane"
+
+
+def _rows(text: str) -> list[list[str]]:
+    return [re.split(r"\s{2,}|\t", line.strip()) for line in text.strip().splitlines()[1:]]
+
+
+def _requests(stderr: str) -> list[tuple[str, str, str]]:
+    """(verb, url path+query without client-go's timeout, status) of every response kubectl -v=6 logged."""
+    return [(m[0], re.sub(r"[?&]timeout=\d+s$", "", re.sub(r"^https://[^/]+", "", m[1])), m[2])
+            for m in re.findall(r'"Response" verb="(\w+)" url="([^"]+)" status="([^"]+)"', stderr)]
+
+
+# --- what kubectl prints ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("args", "expected_rows"),
+    [
+        pytest.param(("api-resources",), [
+            ["pods", "po", "v1", "true", "Pod"], ["services", "svc", "v1", "true", "Service"],
+            ["namespaces", "ns", "v1", "false", "Namespace"], ["nodes", "no", "v1", "false", "Node"],
+            ["configmaps", "cm", "v1", "true", "ConfigMap"], ["events", "ev", "v1", "true", "Event"],
+            ["endpoints", "ep", "v1", "true", "Endpoints"],
+            ["deployments", "deploy", "apps/v1", "true", "Deployment"]], id="api-resources"),
+        pytest.param(("api-resources", "-o", "wide"), [
+            ["pods", "po", "v1", "true", "Pod", "create,delete,get,list,patch,update,watch", "all"],
+            ["deployments", "deploy", "apps/v1", "true", "Deployment", "create,delete,get,list,patch,update,watch",
+             "all"],
+            ["configmaps", "cm", "v1", "true", "ConfigMap", "create,delete,get,list,patch,update,watch"]],
+            id="api-resources-wide"),
+        pytest.param(("api-resources", "--namespaced=false"), [
+            ["namespaces", "ns", "v1", "false", "Namespace"], ["nodes", "no", "v1", "false", "Node"]],
+            id="api-resources-cluster-scoped"),
+        pytest.param(("api-resources", "--api-group=apps"), [
+            ["deployments", "deploy", "apps/v1", "true", "Deployment"]], id="api-resources-apps"),
+        pytest.param(("api-resources", "--verbs=list", "--namespaced=true", "--api-group="), [
+            ["configmaps", "cm", "v1", "true", "ConfigMap"], ["endpoints", "ep", "v1", "true", "Endpoints"],
+            ["events", "ev", "v1", "true", "Event"], ["pods", "po", "v1", "true", "Pod"],
+            ["services", "svc", "v1", "true", "Service"]], id="api-resources-core-namespaced"),
+    ],
+)
+def test_api_resources(kube: KubeCluster, args: tuple[str, ...], expected_rows: list[list[str]]) -> None:
+    proc = kube.kubectl(*args)
+    rows = _rows(proc.stdout)
+    for row in expected_rows:
+        assert row in rows, f"{row} not in\n{proc.stdout}"
+    if "--api-group=apps" in args or "--namespaced=false" in args or "--api-group=" in args:
+        assert sorted(rows) == sorted(expected_rows), proc.stdout
+    assert proc.stderr == ""
+
+
+def test_api_resources_names(kube: KubeCluster) -> None:
+    names = kube.kubectl("api-resources", "-o", "name").stdout.split()
+    assert sorted(names) == sorted(f"{i.plural}.{i.group}" if i.group else i.plural for i in KINDS.values())
+
+
+def test_api_versions(kube: KubeCluster) -> None:
+    assert kube.kubectl("api-versions").stdout.split() == ["apps/v1", "v1"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        pytest.param(("version",), [f"Server Version: {GIT_VERSION}", "Client Version: v1.37"], id="version"),
+        pytest.param(("version", "-o", "json"), [f'"gitVersion": "{GIT_VERSION}"', '"minor": "37"',
+                                                 '"platform": "linux/'], id="version-json"),
+    ],
+)
+def test_version(kube: KubeCluster, args: tuple[str, ...], expected: list[str]) -> None:
+    proc = kube.kubectl(*args)
+    for text in expected:
+        assert text in proc.stdout, proc.stdout
+    assert "WARNING" not in proc.stderr and "version difference" not in proc.stderr, proc.stderr
+
+
+def test_version_json_parses(kube: KubeCluster) -> None:
+    server = json.loads(kube.kubectl("version", "-o", "json").stdout)["serverVersion"]
+    assert (server["major"], server["minor"], server["gitVersion"]) == ("1", "37", GIT_VERSION)
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        pytest.param("pods", ["KIND:       Pod", "VERSION:    v1", "DESCRIPTION:", "collection of containers",
+                              "FIELDS:", "spec\t<PodSpec>", "metadata\t<ObjectMeta>", "status\t<PodStatus>"],
+                     id="pods"),
+        pytest.param("pods.spec.containers", ["FIELD: containers <[]Container>", "image\t<string> -required-",
+                                              "name\t<string> -required-", "ports\t<[]ContainerPort>",
+                                              "List of containers belonging to the pod"], id="pods.spec.containers"),
+        pytest.param("po.spec.containers.imagePullPolicy", ["FIELD: imagePullPolicy <string>", "IfNotPresent"],
+                     id="short-name-leaf"),
+        pytest.param("deployments", ["GROUP:      apps", "KIND:       Deployment", "spec\t<DeploymentSpec>"],
+                     id="deployments"),
+        pytest.param("deployments.spec.strategy", ["FIELD: strategy <DeploymentStrategy>",
+                                                   "rollingUpdate\t<RollingUpdateDeployment>", "type\t<string>"],
+                     id="deployments.spec.strategy"),
+        pytest.param("deploy.spec.template.metadata", ["FIELD: metadata <ObjectMeta>", "labels\t<map[string]string>"],
+                     id="template-metadata"),
+        pytest.param("services.spec.ports", ["FIELD: ports <[]ServicePort>", "port\t<integer> -required-"],
+                     id="services.spec.ports"),
+        pytest.param("nodes.spec", ["KIND:       Node", "unschedulable\t<boolean>"], id="nodes.spec"),
+    ],
+)
+def test_explain(kube: KubeCluster, target: str, expected: list[str]) -> None:
+    out = kube.kubectl("explain", target).stdout
+    for text in expected:
+        assert text in out, f"{text!r} not in\n{out}"
+
+
+def test_explain_an_unknown_field_fails_as_on_kubernetes(kube: KubeCluster) -> None:
+    proc = kube.kubectl("explain", "pods.spec.nosuchfield", check=False)
+    assert proc.returncode != 0 and 'field "nosuchfield" does not exist' in proc.stderr
+
+
+# --- every kind's get reaches its list request; the discovery cache -------------------------------
+
+_GETS = [pytest.param(name, (f"{i.prefix}/{i.plural}" if i.namespaced else f"{i.prefix}/{i.plural}"), id=name)
+         for i in KINDS.values() for name in (i.plural, *i.short_names)]
+
+
+@pytest.mark.parametrize(("name", "path"), _GETS)
+def test_get_reaches_the_list_request(kube: KubeCluster, name: str, path: str) -> None:
+    proc = kube.kubectl("get", name, "-A", "-o", "json", "-v=6")
+    assert ("GET", f"{path}?limit=500", "200 OK") in _requests(proc.stderr), proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["kind"] == "List"
+
+
+def test_get_all_lists_the_all_category(kube: KubeCluster) -> None:
+    proc = kube.kubectl("get", "all", "-A", "-o", "name", "-v=6")
+    listed = {path.split("?")[0] for verb, path, status in _requests(proc.stderr) if status == "200 OK"}
+    assert {"/api/v1/pods", "/api/v1/services", "/apis/apps/v1/deployments"} <= listed
+    assert not listed & {"/api/v1/configmaps", "/api/v1/events", "/api/v1/nodes"}
+
+
+def test_aggregated_discovery_is_used_and_a_second_run_reads_the_cache(kube: KubeCluster) -> None:
+    env = {"KUBECACHEDIR": kube.kubeconfig + ".cache"}
+    first = kube.kubectl("get", "deploy", "-v=6", env=env)
+    paths = [path for _, path, _ in _requests(first.stderr)]
+    assert "/api" in paths and "/apis" in paths
+    assert "/api/v1" not in paths and "/apis/apps/v1" not in paths, "aggregated discovery needs no per-GV fetch"
+    second = kube.kubectl("get", "deploy", "-v=6", env=env)
+    again = [path for _, path, _ in _requests(second.stderr)]
+    assert "/api" not in again and "/apis" not in again, again
+    assert again == ["/apis/apps/v1/namespaces/default/deployments?limit=500"]
+
+
+def test_legacy_discovery_documents_are_what_client_go_parses(kube: KubeCluster) -> None:
+    for path, kind in (("/api", "APIVersions"), ("/apis", "APIGroupList"), ("/api/v1", "APIResourceList"),
+                       ("/apis/apps/v1", "APIResourceList"), ("/apis/apps", "APIGroup")):
+        doc = json.loads(kube.kubectl("get", "--raw", path).stdout)
+        assert doc["kind"] == kind, path
+
+
+# --- validation is the server's (fieldValidation) ---------------------------------------------------
+
+_CM = '{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"a":"b"}}{extra}}}'
+
+
+@pytest.mark.parametrize(
+    ("name", "flags", "extra", "ok", "expected"),
+    [
+        pytest.param("fv-clean", (), "", True, "configmap/fv-clean created", id="clean"),
+        pytest.param("fv-strict", (), ',"bogus":1', False, 'strict decoding error: unknown field "bogus"',
+                     id="strict-by-default"),
+        pytest.param("fv-warn", ("--validate=warn",), ',"bogus":1', True, "configmap/fv-warn created", id="warn"),
+        pytest.param("fv-off", ("--validate=false",), ',"bogus":1', True, "configmap/fv-off created", id="ignore"),
+    ],
+)
+def test_kubectl_validation_is_done_by_the_server(kube: KubeCluster, name: str, flags: tuple[str, ...], extra: str,
+                                                 ok: bool, expected: str) -> None:
+    proc = kube.kubectl("create", "-f", "-", *flags, "-v=6", input=_CM.format(name=name, extra=extra), check=False)
+    assert (proc.returncode == 0) == ok, proc.stderr[-2000:]
+    assert expected in (proc.stdout + proc.stderr)
+    assert not any(p.startswith("/openapi/v2") for _, p, _ in _requests(proc.stderr)), "no client-side validation"
+    if "--validate=warn" in flags:
+        assert 'unknown field "bogus"' in proc.stderr
+    got = kube.kubectl("get", "configmap", name, "--ignore-not-found", "-o", "name").stdout.strip()
+    assert got == (f"configmap/{name}" if ok else "")
+
+
+# --- the official clients -----------------------------------------------------------------------------
+
+def _client(kube: KubeCluster) -> kubernetes.client.ApiClient:
+    return kubernetes.config.new_client_from_config(config_file=kube.kubeconfig)
+
+
+@pytest.mark.parametrize(
+    ("call", "check"),
+    [
+        pytest.param(lambda c: kubernetes.client.VersionApi(c).get_code(),
+                     lambda r: (r.git_version, r.major, r.minor) == (GIT_VERSION, "1", "37"), id="VersionApi.get_code"),
+        pytest.param(lambda c: kubernetes.client.CoreApi(c).get_api_versions(),
+                     lambda r: r.versions == ["v1"] and r.server_address_by_client_cidrs, id="CoreApi.get_api_versions"),
+        pytest.param(lambda c: kubernetes.client.ApisApi(c).get_api_versions(),
+                     lambda r: [g.name for g in r.groups] == ["apps"] and r.groups[0].preferred_version.version == "v1",
+                     id="ApisApi.get_api_versions"),
+        pytest.param(lambda c: kubernetes.client.CoreV1Api(c).get_api_resources(),
+                     lambda r: {"pods", "pods/log", "nodes"} <= {x.name for x in r.resources}
+                     and next(x for x in r.resources if x.name == "pods").short_names == ["po"],
+                     id="CoreV1Api.get_api_resources"),
+        pytest.param(lambda c: kubernetes.client.AppsV1Api(c).get_api_resources(),
+                     lambda r: {"deployments", "deployments/scale"} <= {x.name for x in r.resources},
+                     id="AppsV1Api.get_api_resources"),
+        pytest.param(lambda c: kubernetes.client.AppsApi(c).get_api_group(),
+                     lambda r: r.name == "apps" and r.preferred_version.group_version == "apps/v1",
+                     id="AppsApi.get_api_group"),
+    ],
+)
+def test_official_client_discovery(kube: KubeCluster, call, check) -> None:  # noqa: ANN001
+    with _client(kube) as client:
+        result = call(client)
+    assert check(result), result
+
+
+def test_asyncio_client_version(kube: KubeCluster) -> None:
+    async def run() -> str:
+        client = await kubernetes_asyncio.config.new_client_from_config(config_file=kube.kubeconfig)
+        async with client:
+            return (await kubernetes_asyncio.client.VersionApi(client).get_code()).git_version
+    assert asyncio.run(run()) == GIT_VERSION
