@@ -121,7 +121,7 @@ class ResourceAPI:
                 return await pod_logs(request, self.store, ref, self.agent_tls)
             if method == "GET":
                 return await self.get(request, ref)
-            if method == "PUT":
+            if method == "PUT" and ref.sub != "log":
                 return await self.replace(request, ref, user_name)
             if method == "PATCH" and ref.sub == "":
                 return await self.patch(request, ref, user_name)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import urllib.error
+import urllib.request
 
 import kubernetes
 import kubernetes_asyncio
@@ -169,6 +171,46 @@ def test_legacy_discovery_documents_are_what_client_go_parses(kube: KubeCluster)
                        ("/apis/apps/v1", "APIResourceList"), ("/apis/apps", "APIGroup")):
         doc = json.loads(kube.kubectl("get", "--raw", path).stdout)
         assert doc["kind"] == kind, path
+
+
+# --- discovery advertises exactly the verbs the server serves ----------------------------------------
+
+_METHODS = {"get": "GET", "update": "PUT", "patch": "PATCH", "create": "POST", "delete": "DELETE"}
+
+
+def _verb_cases() -> list[object]:
+    cases = []
+    for info in KINDS.values():
+        base = f"{info.prefix}/namespaces/default/{info.plural}" if info.namespaced else f"{info.prefix}/{info.plural}"
+        item = f"{base}/no-such-object"
+        targets = [(info.plural, item, set(info.verbs) - {"list", "watch", "create"}),
+                   (info.plural, base, {"create"} & set(info.verbs))]
+        targets += [(f"{info.plural}/{sub.name}", f"{item}/{sub.name}", set(sub.verbs)) for sub in info.subresources]
+        for name, path, verbs in targets:
+            methods = {"GET", "PUT", "PATCH", "DELETE"} if path != base else {"POST"}
+            for method in sorted(methods | {_METHODS[v] for v in verbs}):
+                served = any(_METHODS.get(v) == method for v in verbs)
+                cases.append(pytest.param(path, method, served, id=f"{method} {name}{'' if path != base else ' (coll)'}"))
+    return cases
+
+
+def _call(kube: KubeCluster, method: str, path: str) -> tuple[int, dict]:
+    ctype = "application/merge-patch+json" if method == "PATCH" else "application/json"
+    req = urllib.request.Request(kube.lc.endpoints[0] + path, method=method, data=b"{}" if method != "GET" else None,
+                                 headers={"Authorization": f"Bearer {kube.lc.admin_token}", "Content-Type": ctype})
+    try:
+        with urllib.request.urlopen(req, timeout=10, context=kube.lc.ssl_context()) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+@pytest.mark.parametrize(("path", "method", "served"), _verb_cases())
+def test_discovery_verbs_match_what_the_handlers_serve(kube: KubeCluster, path: str, method: str,
+                                                      served: bool) -> None:
+    code, status = _call(kube, method, path)
+    routed = code != 405 and "could not find the requested resource" not in status.get("message", "")
+    assert routed == served, (code, status)
 
 
 # --- validation is the server's (fieldValidation) ---------------------------------------------------
