@@ -221,8 +221,116 @@ TYPES: dict[str, dict[str, str]] = {
                 "'_' or '.'.",
         "binaryData": "BinaryData contains the binary data: each value is base64-encoded.",
     },
-    "Event": {"": "Event is a report of an event somewhere in the cluster."},
+    "Event": {
+        "": "Event is a report of an event somewhere in the cluster.",
+        "involvedObject": "The object that this event is about.",
+        "reason": "This should be a short, machine understandable string that gives the reason for the "
+                  "transition into the object's current status.",
+        "message": "A human-readable description of the status of this operation.",
+        "type": "Type of this event (Normal, Warning).",
+        "count": "The number of times this event has occurred.",
+        "firstTimestamp": "The time at which the event was first recorded.",
+        "lastTimestamp": "The time at which the most recent occurrence of this event was recorded.",
+        "source": "The component reporting this event.",
+        "reportingComponent": "Name of the controller that emitted this Event.",
+    },
     "Scale": {"": "Scale represents a scaling request for a resource."},
+    "Condition": {
+        "": "A condition of an object: one aspect of its current state (Ready, Available, Progressing...).",
+        "type": "Type of the condition, in CamelCase.",
+        "status": "Status of the condition: True, False or Unknown.",
+        "reason": "The reason for the condition's last transition, a one-word CamelCase value.",
+        "message": "A human readable message indicating details about the transition.",
+        "lastHeartbeatTime": "The last time the condition was probed or reported.",
+        "lastProbeTime": "The last time the condition was probed.",
+        "lastTransitionTime": "The last time the condition transitioned from one status to another.",
+        "lastUpdateTime": "The last time this condition was updated.",
+    },
+    "OwnerReference": {
+        "": "OwnerReference contains enough information to let you identify an owning object. An owning "
+             "object must be in the same namespace as the dependent, or be cluster-scoped.",
+        "apiVersion": "API version of the referent.",
+        "kind": "Kind of the referent.",
+        "name": "Name of the referent.",
+        "uid": "UID of the referent.",
+        "controller": "If true, this reference points to the managing controller.",
+        "blockOwnerDeletion": "If true, and if the owner has the \"foregroundDeletion\" finalizer, then the owner "
+                              "cannot be deleted from the key-value store until this reference is removed.",
+    },
+    "ObjectReference": {
+        "": "ObjectReference contains enough information to let you inspect or modify the referred object.",
+        "apiVersion": "API version of the referent.",
+        "kind": "Kind of the referent.",
+        "name": "Name of the referent.",
+        "namespace": "Namespace of the referent.",
+        "uid": "UID of the referent.",
+        "fieldPath": "If referring to a piece of an object instead of an entire object, this string should "
+                     "contain a valid JSON/Go field access statement, such as spec.containers{name}.",
+    },
+    "Toleration": {
+        "": "The pod this Toleration is attached to tolerates any taint that matches the triple "
+             "<key,value,effect> using the matching operator <operator>.",
+        "key": "Key is the taint key that the toleration applies to. Empty means match all taint keys; then "
+               "the operator must be Exists.",
+        "operator": "Operator represents a key's relationship to the value: Exists or Equal. Defaults to Equal.",
+        "value": "Value is the taint value the toleration matches to. Empty when the operator is Exists.",
+        "effect": "Effect indicates the taint effect to match: NoSchedule, PreferNoSchedule or NoExecute. "
+                  "Empty means match all taint effects.",
+        "tolerationSeconds": "The period of time the toleration (which must be of effect NoExecute) tolerates "
+                             "the taint before the pod is evicted.",
+    },
+    "Taint": {
+        "": "The node this Taint is attached to has the \"effect\" on any pod that does not tolerate the Taint.",
+        "key": "The taint key to be applied to a node.",
+        "value": "The taint value corresponding to the taint key.",
+        "effect": "The effect of the taint on pods that do not tolerate the taint: NoSchedule, "
+                  "PreferNoSchedule or NoExecute.",
+        "timeAdded": "The time at which the taint was added (NoExecute taints only).",
+    },
+    "ContainerStatus": {
+        "": "ContainerStatus contains details for the current status of this container.",
+        "name": "The name of the container, as in the pod's spec.",
+        "ready": "Whether the container is currently passing its readiness check.",
+        "restartCount": "The number of times the container has been restarted.",
+        "state": "Details about the container's current condition.",
+        "lastState": "Details about the container's last termination condition.",
+        "containerID": "Container's ID in the format '<type>://<container_id>'.",
+        "image": "The image the container is running.",
+        "hostPorts": "haplane: the node port each declared container port is published on, by port name or "
+                     "number.",
+    },
+    "ContainerState": {
+        "": "ContainerState holds a possible state of container. Only one of its members may be specified.",
+        "running": "Details about a running container.",
+        "waiting": "Details about a waiting container.",
+        "terminated": "Details about a terminated container.",
+    },
+    "HTTPGetAction": {"": "HTTPGetAction describes an action based on HTTP Get requests.",
+                      "path": "Path to access on the HTTP server.",
+                      "port": "Name or number of the port to access on the container."},
+    "TCPSocketAction": {"": "TCPSocketAction describes an action based on opening a socket.",
+                        "port": "Number or name of the port to access on the container."},
+    "ExecAction": {"": "ExecAction describes a \"run in container\" action.",
+                   "command": "Command is the command line to execute inside the container; it is not run in a "
+                              "shell."},
+    "NodeStatus": {
+        "": "NodeStatus is information about the current status of a node.",
+        "capacity": "Capacity represents the total resources of a node.",
+        "allocatable": "Allocatable represents the resources of a node that are available for scheduling.",
+        "conditions": "Conditions is an array of current observed node conditions (Ready, ...).",
+        "addresses": "List of addresses reachable to the node.",
+        "daemonEndpoints": "Endpoints of daemons running on the Node: where its agent serves logs and streams.",
+        "nodeInfo": "Set of ids/uuids to uniquely identify the node.",
+    },
+    "EndpointSubset": {
+        "": "EndpointSubset is a group of addresses with a common set of ports.",
+        "addresses": "IP addresses which offer the related ports that are marked as ready.",
+        "notReadyAddresses": "IP addresses which offer the related ports but are not currently marked as ready.",
+        "ports": "Port numbers available on the related IP addresses.",
+    },
+    "Endpoints": {"": "Endpoints is a collection of endpoints that implement the actual service.",
+                  "subsets": "The set of all endpoints is the union of all subsets."},
+
     "ScaleSpec": {"": "ScaleSpec describes the attributes of a scale subresource.",
                   "replicas": "desired number of instances for the scaled object."},
     "ScaleStatus": {"": "ScaleStatus represents the current status of a scale subresource.",
