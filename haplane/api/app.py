@@ -17,13 +17,14 @@ from haplane.api.auth import TokenAuth, User, authorize
 from haplane.api.body import MAX_BODY, read_json
 from haplane.api.resources import ResourceAPI, parse_path, respond
 from haplane.errors import BadRequest, HaplaneError, NotFound, RequestEntityTooLarge, Unavailable
+from haplane.model.registry import KINDS
 from haplane.store.raft import RaftNode
 from haplane.store.store import Store
 from haplane.tls import peer_ssl
 
 log = logging.getLogger(__name__)
 
-API_PREFIXES = ("/api/v1", "/apis/apps/v1")
+API_PREFIXES = tuple(dict.fromkeys(info.prefix for info in KINDS.values()))  # "/api/v1", "/apis/apps/v1"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 MEMBER_KIND = "Member"  # internal, cluster-scoped: one record per replica (name, raft, http)
 PEER_TIMEOUT = 1.5

@@ -280,3 +280,19 @@ def test_asyncio_client_version(kube: KubeCluster) -> None:
         async with client:
             return (await kubernetes_asyncio.client.VersionApi(client).get_code()).git_version
     assert asyncio.run(run()) == GIT_VERSION
+
+
+@pytest.mark.parametrize(
+    ("api_version", "kind", "plural", "namespaced"),
+    [pytest.param(i.api_version, i.kind, i.plural, i.namespaced, id=i.kind) for i in KINDS.values()],
+)
+def test_dynamic_client_discovers_and_lists_every_kind(kube: KubeCluster, api_version: str, kind: str, plural: str,
+                                                       namespaced: bool) -> None:
+    from kubernetes.dynamic import DynamicClient
+
+    with _client(kube) as client:
+        dyn = DynamicClient(client)
+        res = dyn.resources.get(api_version=api_version, kind=kind)
+        assert (res.name, res.namespaced) == (plural, namespaced)
+        listed = res.get(namespace="default") if namespaced else res.get()
+    assert listed.kind == f"{kind}List"
