@@ -219,7 +219,11 @@ def _model_schemas(resources: list[Resource]) -> dict[str, Any]:
         schema = descriptions.describe(key, top["$defs"][key])
         schemas[name] = to_oas30(_rename_refs(schema, by_def))
     for model, api_version in tops:
-        schemas[schema_name(model)]["x-kubernetes-group-version-kind"] = [_gvk(api_version, model.__name__)]
+        schema = schemas[schema_name(model)]
+        schema["x-kubernetes-group-version-kind"] = [_gvk(api_version, model.__name__)]
+        for field in ("apiVersion", "kind"):  # one-value enums in the models; Kubernetes documents plain strings
+            for key in ("enum", "default"):
+                schema.get("properties", {}).get(field, {}).pop(key, None)
     return schemas
 
 
