@@ -3,7 +3,8 @@
 ``/openapi/v3`` is the root: one entry per document with its ``serverRelativeURL`` (carrying a
 content hash, so clients may cache it for ever). There is one document per served
 group-version (``api/v1``, ``apis/apps/v1``, ...) plus ``haplane`` (haplane's own paths:
-``/cluster/status``, ``/healthz``, ``/readyz``, ``/version``). Each group-version document holds:
+``/cluster/status``, ``/healthz``, ``/readyz``, and the discovery ones: ``/version``, ``/api``,
+``/apis``, ``/api/v1``...). Each group-version document holds:
 
 * ``components.schemas`` named as Kubernetes names them (``io.k8s.api.core.v1.Pod``,
   ``io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta``), from the pydantic models, with the
@@ -36,7 +37,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from haplane.api import descriptions
+from haplane.api import descriptions, discovery
 from haplane.api.body import PATCH_TYPES
 from haplane.errors import NotAcceptable, NotFound
 from haplane.model.registry import KINDS, VIRTUAL_RESOURCES, KindInfo, Subresource, VirtualResource
@@ -559,6 +560,36 @@ _CLUSTER_STATUS = {
 }
 
 
+def _object(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+_STR = {"type": "string"}
+_GV = _object(["groupVersion", "version"], groupVersion=_STR, version=_STR)
+_API_GROUP = _object(["name", "versions"], apiVersion=_STR, kind=_STR, name=_STR,
+                     versions={"type": "array", "items": {"$ref": _REF + f"{META}.GroupVersionForDiscovery"}},
+                     preferredVersion={"$ref": _REF + f"{META}.GroupVersionForDiscovery"})
+_API_RESOURCE = _object(["name", "singularName", "namespaced", "kind", "verbs"], name=_STR, singularName=_STR,
+                        namespaced={"type": "boolean"}, group=_STR, version=_STR, kind=_STR,
+                        verbs={"type": "array", "items": _STR}, shortNames={"type": "array", "items": _STR},
+                        categories={"type": "array", "items": _STR})
+_DISCOVERY_SCHEMAS = {
+    f"{META}.APIVersions": _object(
+        ["versions", "serverAddressByClientCIDRs"], apiVersion=_STR, kind=_STR,
+        versions={"type": "array", "items": _STR},
+        serverAddressByClientCIDRs={"type": "array", "items": _object(["clientCIDR", "serverAddress"],
+                                                                      clientCIDR=_STR, serverAddress=_STR)}),
+    f"{META}.GroupVersionForDiscovery": _GV,
+    f"{META}.APIGroup": _API_GROUP,
+    f"{META}.APIGroupList": _object(["groups"], apiVersion=_STR, kind=_STR,
+                                    groups={"type": "array", "items": {"$ref": _REF + f"{META}.APIGroup"}}),
+    f"{META}.APIResource": _API_RESOURCE,
+    f"{META}.APIResourceList": _object(
+        ["groupVersion", "resources"], apiVersion=_STR, kind=_STR, groupVersion=_STR,
+        resources={"type": "array", "items": {"$ref": _REF + f"{META}.APIResource"}}),
+}
+
+
 def _haplane_document() -> dict[str, Any]:
     def op(op_id: str, content: dict[str, Any], *, public: bool = False) -> dict[str, Any]:
         return {"get": {"tags": ["haplane"], "operationId": op_id,
@@ -569,9 +600,19 @@ def _haplane_document() -> dict[str, Any]:
         "/healthz": op("healthz", probe, public=True),
         "/readyz": op("readyz", probe, public=True),
         "/version": op("getCode", _json("io.k8s.apimachinery.pkg.version.Info")),
+        "/api": op("getCoreAPIVersions", _json(f"{META}.APIVersions")),
+        "/apis": op("getAPIVersions", _json(f"{META}.APIGroupList")),
     }
+    for gv in discovery.group_versions():  # the legacy discovery documents (see haplane.api.discovery)
+        group, _, version = gv.rpartition("/")
+        camel = "".join(part.capitalize() for part in (group.removesuffix(".k8s.io") or "core").split(".")) + \
+            version.capitalize()
+        paths[f"/apis/{gv}" if group else f"/api/{gv}"] = op(f"get{camel}APIResources", _json(f"{META}.APIResourceList"))
+        if group:
+            paths[f"/apis/{group}"] = op(f"get{camel.removesuffix(version.capitalize())}APIGroup",
+                                         _json(f"{META}.APIGroup"))
     schemas = {"io.haplane.ClusterStatus": _CLUSTER_STATUS, "io.k8s.apimachinery.pkg.version.Info": _VERSION_INFO,
-               f"{META}.Status": copy.deepcopy(_STATUS)}
+               f"{META}.Status": copy.deepcopy(_STATUS), **copy.deepcopy(_DISCOVERY_SCHEMAS)}
     return _envelope(HAPLANE_DOC, paths, schemas)
 
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from pydantic import Field
 
+from haplane.api import discovery
 from haplane.api.body import PATCH_TYPES
 from haplane.api.openapi import (
     OPERATION_PARAMETERS,
@@ -120,6 +121,7 @@ def _expected_operations() -> set[tuple[str, str]]:
     scale = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
     ops |= {(scale, "get"), (scale, "put"), ("/cluster/status", "get"), ("/healthz", "get"), ("/readyz", "get"),
             ("/version", "get"), ("/api/v1/namespaces/{namespace}/pods/{name}/log", "get")}
+    ops |= {(path, "get") for path in ("/api", "/apis", "/api/v1", "/apis/apps/v1", "/apis/apps")}
     return ops
 
 
@@ -139,6 +141,10 @@ def test_paths_cover_every_kind_and_nothing_else() -> None:
         pytest.param("/api/v1/namespaces/{namespace}/configmaps/{name}", "patch", "patchNamespacedConfigMap",
                      id="patch-configmap"),
         pytest.param("/api/v1/namespaces/{namespace}/pods/{name}/log", "get", "readNamespacedPodLog", id="pod-log"),
+        pytest.param("/api/v1", "get", "getCoreV1APIResources", id="core-v1-resources"),
+        pytest.param("/apis/apps/v1", "get", "getAppsV1APIResources", id="apps-v1-resources"),
+        pytest.param("/apis/apps", "get", "getAppsAPIGroup", id="apps-group"),
+        pytest.param("/apis", "get", "getAPIVersions", id="groups"),
     ],
 )
 def test_well_known_operations_exist_with_kubernetes_operation_ids(path: str, method: str, op_id: str) -> None:
@@ -166,7 +172,7 @@ def test_every_operation_declares_auth_success_status_default_and_its_parameters
     params = [*DOC["paths"][path].get("parameters", []), *op.get("parameters", [])]
     assert all("$ref" not in p for p in params), "kubectl reads parameter names inline"
     assert {p["name"] for p in params if p["in"] == "path"} == set(re.findall(r"\{(\w+)\}", path))
-    if path.startswith("/api"):
+    if path.startswith("/api") and path not in DOCS["haplane"]["paths"]:  # a resource, not discovery
         assert op["x-kubernetes-action"] in ("list", "get", "post", "put", "patch", "delete")
         assert set(op["x-kubernetes-group-version-kind"]) == {"group", "version", "kind"}
 
@@ -412,6 +418,20 @@ def test_validated_objects_conform_to_response_and_input_schemas(obj: dict[str, 
     assert conformance_errors(_ref(obj["kind"], "List"), listed) == []
     event = {"type": "ADDED", "object": obj}
     assert conformance_errors({"$ref": f"#/components/schemas/{META}.WatchEvent"}, event) == []
+
+
+@pytest.mark.parametrize(
+    ("schema", "doc"),
+    [
+        pytest.param("APIVersions", discovery.api_versions("127.0.0.1:6443"), id="api"),
+        pytest.param("APIGroupList", discovery.api_group_list(), id="apis"),
+        pytest.param("APIGroup", discovery.api_group("apps"), id="apis-apps"),
+        pytest.param("APIResourceList", discovery.api_resource_list("v1"), id="api-v1"),
+        pytest.param("APIResourceList", discovery.api_resource_list("apps/v1"), id="apis-apps-v1"),
+    ],
+)
+def test_discovery_documents_conform(schema: str, doc: dict[str, Any]) -> None:
+    assert conformance_errors({"$ref": f"#/components/schemas/{META}.{schema}"}, doc) == []
 
 
 @pytest.mark.parametrize(
