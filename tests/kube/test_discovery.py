@@ -194,15 +194,21 @@ def _verb_cases() -> list[object]:
     return cases
 
 
-def _call(kube: KubeCluster, method: str, path: str) -> tuple[int, dict]:
+def _call(kube: KubeCluster, method: str, path: str, body: object = None) -> tuple[int, dict]:
+    return _request(kube, method, path, body)[:2]
+
+
+def _request(kube: KubeCluster, method: str, path: str, body: object = None) -> tuple[int, dict, list[str]]:
+    """(status, JSON body, Warning headers) of one request with the admin token."""
     ctype = "application/merge-patch+json" if method == "PATCH" else "application/json"
-    req = urllib.request.Request(kube.lc.endpoints[0] + path, method=method, data=b"{}" if method != "GET" else None,
+    data = json.dumps({} if body is None else body).encode() if method != "GET" else None
+    req = urllib.request.Request(kube.lc.endpoints[0] + path, method=method, data=data,
                                  headers={"Authorization": f"Bearer {kube.lc.admin_token}", "Content-Type": ctype})
     try:
         with urllib.request.urlopen(req, timeout=10, context=kube.lc.ssl_context()) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
+            return resp.status, json.loads(resp.read() or b"{}"), resp.headers.get_all("Warning") or []
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        return exc.code, json.loads(exc.read() or b"{}"), exc.headers.get_all("Warning") or []
 
 
 @pytest.mark.parametrize(("path", "method", "served"), _verb_cases())
@@ -238,6 +244,36 @@ def test_kubectl_validation_is_done_by_the_server(kube: KubeCluster, name: str, 
         assert 'unknown field "bogus"' in proc.stderr
     got = kube.kubectl("get", "configmap", name, "--ignore-not-found", "-o", "name").stdout.strip()
     assert got == (f"configmap/{name}" if ok else "")
+
+
+_CM_PATH = "/api/v1/namespaces/default/configmaps"
+
+
+@pytest.mark.parametrize(
+    ("method", "mode", "code", "warned", "stored"),
+    [
+        pytest.param("PUT", "Strict", 400, False, "v0", id="put-strict"),
+        pytest.param("PUT", "Warn", 200, True, "v1", id="put-warn"),
+        pytest.param("PUT", "Ignore", 200, False, "v1", id="put-ignore"),
+        pytest.param("PATCH", "Strict", 400, False, "v0", id="patch-strict"),
+        pytest.param("PATCH", "", 200, True, "v1", id="patch-default-warns"),
+        pytest.param("PATCH", "Ignore", 200, False, "v1", id="patch-ignore"),
+        pytest.param("PATCH", "strict", 400, False, "v0", id="bad-directive"),
+    ],
+)
+def test_field_validation_on_replace_and_patch(kube: KubeCluster, request: pytest.FixtureRequest, method: str,
+                                              mode: str, code: int, warned: bool, stored: str) -> None:
+    name = f"fv-{request.node.callspec.id}"
+    assert _call(kube, "POST", _CM_PATH, {"metadata": {"name": name}, "data": {"k": "v0"}})[0] == 201
+    body: dict = {"data": {"k": "v1"}, "bogus": True}
+    if method == "PUT":
+        body.update(apiVersion="v1", kind="ConfigMap", metadata={"name": name})
+    status, doc, warnings = _request(kube, method, f"{_CM_PATH}/{name}?fieldValidation={mode}", body)
+    assert status == code, doc
+    assert any('unknown field \\"bogus\\"' in w for w in warnings) == warned, warnings
+    if code == 400:
+        assert doc["reason"] == "BadRequest" and ("bogus" in doc["message"] or "directive" in doc["message"])
+    assert _call(kube, "GET", f"{_CM_PATH}/{name}")[1]["data"] == {"k": stored}
 
 
 # --- the official clients -----------------------------------------------------------------------------
