@@ -654,8 +654,8 @@ def _accepts_json(accept: str | None) -> bool:
 
 
 def add_routes(app: web.Application) -> None:
-    """``/openapi/v3`` and ``/openapi/v3/{key}`` (JSON only: 406 for another Accept); ``/openapi/v2`` is
-    not published (404)."""
+    """``/openapi/v3`` and ``/openapi/v3/{key}`` (JSON only: 406 for another Accept), and ``/openapi/v2``
+    (JSON or kubectl's protobuf, see :mod:`haplane.api.openapiv2`)."""
 
     def check_accept(request: web.Request) -> None:
         if not _accepts_json(request.headers.get("Accept")):
@@ -677,11 +677,15 @@ def add_routes(app: web.Application) -> None:
                    "ETag": f'"{digest}"'}
         return web.Response(body=body, content_type="application/json", headers=headers)
 
+    from haplane.api import openapiv2  # it builds on this module
+
     async def v2(request: web.Request) -> web.Response:
-        # kubectl 1.37 asks for v2 (protobuf) only where v3 says nothing: client-side validation when
-        # a PATCH operation lacks fieldValidation, and apply's patch metadata when it lacks strategic
-        # merge patch, where it then falls back to its built-in types. A 404 is what it expects then.
-        raise NotFound("haplane publishes its OpenAPI as v3 only: see /openapi/v3")
+        accept = request.headers.get("Accept") or ""
+        if openapiv2.PROTOBUF in accept or openapiv2.PROTOBUF_RESPONSE in accept:
+            return web.Response(body=openapiv2.swagger_bytes(True),
+                                headers={"Content-Type": openapiv2.PROTOBUF_RESPONSE})
+        check_accept(request)
+        return web.Response(body=openapiv2.swagger_bytes(False), content_type="application/json")
 
     app.router.add_get("/openapi/v2", v2)
     app.router.add_get("/openapi/v3", root)

@@ -129,6 +129,27 @@ def test_explain(kube: KubeCluster, target: str, expected: list[str]) -> None:
         assert text in out, f"{text!r} not in\n{out}"
 
 
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        pytest.param("pods.spec.containers", ["KIND:     Pod", "RESOURCE: containers <[]Object>",
+                                              "image\t<string> -required-", "Container image name."], id="containers"),
+        pytest.param("deployments.spec.strategy", ["VERSION:  apps/v1", "rollingUpdate\t<Object>",
+                                                   "Type of deployment."], id="strategy"),
+    ],
+)
+def test_explain_from_openapi_v2_protobuf(kube: KubeCluster, target: str, expected: list[str]) -> None:
+    proc = kube.kubectl("explain", target, "--output", "plaintext-openapiv2", "-v=6")
+    assert ("GET", "/openapi/v2", "200 OK") in _requests(proc.stderr)
+    for text in expected:
+        assert text in proc.stdout, f"{text!r} not in\n{proc.stdout}"
+
+
+def test_openapi_v2_json(kube: KubeCluster) -> None:
+    doc = json.loads(kube.kubectl("get", "--raw", "/openapi/v2").stdout)
+    assert doc["swagger"] == "2.0" and "io.k8s.api.core.v1.Pod" in doc["definitions"]
+
+
 def test_explain_an_unknown_field_fails_as_on_kubernetes(kube: KubeCluster) -> None:
     proc = kube.kubectl("explain", "pods.spec.nosuchfield", check=False)
     assert proc.returncode != 0 and 'field "nosuchfield" does not exist' in proc.stderr
