@@ -12,18 +12,9 @@ import pytest
 from haplane.api import openapi, openapiv2
 from haplane.api.body import PATCH_TYPES
 from haplane.model.registry import KINDS
+from tests.unit.test_openapi import _walk
 
 DOC = openapiv2.swagger()
-
-
-def _walk(node: Any, path: str = "#") -> Any:
-    if isinstance(node, dict):
-        yield path, node
-        for key, value in node.items():
-            yield from _walk(value, f"{path}/{key}")
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            yield from _walk(value, f"{path}/{i}")
 
 
 def test_every_v3_schema_and_path_is_in_v2() -> None:
