@@ -267,6 +267,51 @@ def test_kubectl_validation_is_done_by_the_server(kube: KubeCluster, name: str, 
     assert got == (f"configmap/{name}" if ok else "")
 
 
+_LIST = """apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: Service
+  metadata: {{name: {name}-svc}}
+  spec:
+    selector: {{app: {name}}}
+    ports: [{{name: plain, port: 80, targetPort: 8080}}, {{name: named, port: 81, targetPort: http}}]
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {{name: {name}}}
+  spec:
+    strategy: {{rollingUpdate: {{maxSurge: 1, maxUnavailable: "25%"}}}}
+    selector: {{matchLabels: {{app: {name}}}}}
+    template:
+      metadata: {{labels: {{app: {name}}}}}
+      spec:
+        containers:
+        - name: c
+          image: busybox:local
+          ports: [{{name: http, containerPort: 8080}}]
+          resources: {{limits: {{cpu: 100m, memory: 64Mi}}, requests: {{cpu: 0.05}}}}{extra}
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "extra", "ok"),
+    [pytest.param("list-ok", "", True, id="valid"),
+     pytest.param("list-bad", "\n          bogus: 1", False, id="unknown-field")],
+)
+def test_a_list_is_validated_on_the_client_against_openapi_v2(kube: KubeCluster, name: str, extra: str,
+                                                             ok: bool) -> None:
+    # kubectl cannot ask the server to validate a v1 List: it validates it itself, with /openapi/v2.
+    proc = kube.kubectl("create", "-f", "-", "-v=6", input=_LIST.format(name=name, extra=extra), check=False)
+    requests = _requests(proc.stderr)
+    assert ("GET", "/openapi/v2", "200 OK") in requests
+    assert (proc.returncode == 0) == ok, proc.stderr[-2000:]
+    if ok:
+        assert f"deployment.apps/{name} created" in proc.stdout and f"service/{name}-svc created" in proc.stdout
+    else:
+        assert 'unknown field "bogus" in io.k8s.api.core.v1.Container' in proc.stderr
+        assert not [r for r in requests if r[0] == "POST"], "nothing sent"
+
+
 _CM_PATH = "/api/v1/namespaces/default/configmaps"
 
 
