@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from haplane.api import discovery, openapi
+from haplane.api import discovery, dryrun, openapi
 from haplane.api.auth import TokenAuth, User, authorize
 from haplane.api.body import MAX_BODY, read_json
 from haplane.api.resources import ResourceAPI, parse_path, respond
@@ -99,6 +99,7 @@ def make_app(replica: Replica) -> web.Application:
             ref = parse_path(prefix, request.match_info["tail"])
             user: User = request[USER]
             authorize(user, request.method, ref.info.kind, ref.sub)
+            dryrun.refuse(request.method, request.query)
             return await api.handle(request, ref, user.name)
         return handler
 

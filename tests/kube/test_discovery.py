@@ -342,6 +342,13 @@ def test_field_validation_on_replace_and_patch(kube: KubeCluster, request: pytes
     assert _call(kube, "GET", f"{_CM_PATH}/{name}")[1]["data"] == {"k": stored}
 
 
+def test_kubectl_diff_of_a_new_object_creates_nothing(kube: KubeCluster) -> None:
+    # dryRun is not implemented yet: the server refuses it instead of carrying the write out.
+    proc = kube.kubectl("diff", "-f", "-", input=_CM.format(name="diff-new", extra=""), check=False)
+    assert proc.returncode > 1 and "dryRun" in proc.stderr, proc.stderr
+    assert kube.kubectl("get", "configmap", "diff-new", "--ignore-not-found", "-o", "name").stdout == ""
+
+
 # --- the official clients -----------------------------------------------------------------------------
 
 def _client(kube: KubeCluster) -> kubernetes.client.ApiClient:
