@@ -18,11 +18,13 @@ a scenario left it in.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 
 from chaos.cluster import ChaosCluster, Link
 from chaos.invariants import QuietWindow, Verdict
+from chaos.leadership import SteadyLeader
 from chaos.timeline import Span, Timeline
 
 LEADER_TIMEOUT = 30.0
@@ -36,6 +38,7 @@ class Nemesis:
         self._links_span: Span | None = None
         self.figures: dict[str, list[float]] = {}
         self.verdicts: list[Verdict] = []  # checks a scenario script makes itself
+        self.steady: SteadyLeader | None = None  # a follower fault: the leader must keep leading
 
     def figure(self, name: str, value: float) -> None:
         """Record a measured duration (reported with the scenario's results)."""
@@ -50,6 +53,25 @@ class Nemesis:
     async def followers(self) -> list[str]:
         leader = await self.leader()
         return [n for n in self.cluster.names if n != leader]
+
+    async def expect_steady_leader(self) -> SteadyLeader:
+        """From now on the agreed leader must keep leading at its current term while a follower
+        (the returned ``victim``, drawn at random) is hit and rejoins (judged by
+        :func:`chaos.leadership.leader_kept`)."""
+        while True:
+            leader = await self.leader()
+            st = await self.cluster.status(leader)
+            if st and st.get("role") == "leader" and st.get("term") is not None:
+                break
+        victim = self.rng.choice([n for n in self.cluster.names if n != leader])
+        self.steady = SteadyLeader(leader, int(st["term"]), time.monotonic(), victim)
+        self.timeline.mark("note", f"{leader} leads at term {st['term']}: it must keep leading")
+        return self.steady
+
+    def steady_victim_healed(self, at: float) -> None:
+        """The steady-leader victim's fault ended at ``at``: it must be seen rejoined after it."""
+        if self.steady is not None:
+            self.steady = dataclasses.replace(self.steady, healed=at)
 
     def recovery_point(self, label: str, at: float | None = None) -> None:
         """From ``at`` on, the cluster must accept a write within the scenario's bound."""
@@ -209,4 +231,6 @@ class Nemesis:
         t = time.monotonic()
         for s in self.timeline.open_spans():
             self.timeline.end(s, t)
+        if self.steady is not None and self.steady.healed is None:
+            self.steady_victim_healed(t)
         return t

@@ -50,6 +50,7 @@ from chaos import invariants
 from chaos.cluster import ChaosCluster
 from chaos.history import History
 from chaos.invariants import Mutation, Verdict
+from chaos.leadership import leader_kept
 from chaos.monitor import monitor
 from chaos.nemesis import Nemesis
 from chaos.pods import PodMonitor, PodSample, node_ready
@@ -421,8 +422,11 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         figures["watch_catch_up_s"] = None if watch_catch_up is None else round(watch_catch_up, 3)
     if workers is not None:
         pod_verdicts, pod_figures = workers.verdicts(timeline)
-        verdicts += pod_verdicts + nemesis.verdicts
+        verdicts += pod_verdicts
         figures.update(pod_figures)
+    verdicts += nemesis.verdicts
+    if nemesis.steady is not None:
+        verdicts.append(leader_kept(timeline.samples, nemesis.steady, timeline.t0))
     figures.update(nemesis.figures)
     rec = next(v for v in verdicts if v.name == "write-recovery").data
     figures["write_recovery_s"] = [p["recovery_s"] for p in rec["points"]]

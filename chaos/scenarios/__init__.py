@@ -54,7 +54,7 @@ SCENARIOS: dict[str, Scenario] = {}
 # Catalogue order: control plane (process faults from mild to harsh, then the network, then the long
 # one), then the workers.
 ORDER = ("kill-leader", "kill-follower", "kill-quorum-then-restore", "kill-all-then-restart", "pause-leader",
-         "partition-leader", "partition-bridge", "member-wipe-and-replace", "slow-peer", "leader-churn",
+         "pause-follower", "partition-leader", "partition-follower-then-heal", "partition-bridge", "member-wipe-and-replace", "slow-peer", "leader-churn",
          "kill-agent-only", "kill-worker", "partition-worker", "rolling-restart-during-rollout")
 
 

@@ -26,6 +26,21 @@ async def partition_leader(ctx: Context) -> None:
     await ctx.sleep(ctx.duration * 0.4)
 
 
+@scenario("partition-follower-then-heal", "Cut a follower off from everyone for longer than an "
+          "election timeout, then heal: it rejoins without an election (the leader's term holds)",
+          duration=16.0, write_recovery=3.0, converge=5.0)
+async def partition_follower(ctx: Context) -> None:
+    nem, cluster = ctx.nemesis, ctx.cluster
+    victim = (await nem.expect_steady_leader()).victim
+    t = await nem.partition([victim], [n for n in cluster.names if n != victim])
+    nem.recovery_point(f"follower {victim} isolated", t)
+    await ctx.sleep(t + ctx.duration * 0.6 - time.monotonic())
+    healed = await nem.heal_links()
+    nem.steady_victim_healed(healed)
+    nem.recovery_point("partition healed", healed)
+    await ctx.sleep(ctx.duration * 0.4)
+
+
 @scenario("partition-bridge", "Split the cluster in two halves that only one member (the bridge) "
           "can see both of; heal", duration=16.0, write_recovery=9.0, converge=5.0)
 async def partition_bridge(ctx: Context) -> None:

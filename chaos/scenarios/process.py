@@ -84,6 +84,21 @@ async def pause_leader(ctx: Context) -> None:
     await ctx.sleep(ctx.duration / 2)
 
 
+@scenario("pause-follower", "SIGSTOP a follower for longer than an election timeout and the peers' "
+          "connection timeout, then SIGCONT it: it rejoins without an election (the leader's term holds)",
+          duration=16.0, write_recovery=3.0, converge=5.0)
+async def pause_follower(ctx: Context) -> None:
+    nem = ctx.nemesis
+    victim = (await nem.expect_steady_leader()).victim
+    span = await nem.pause(victim)
+    nem.recovery_point(f"follower {victim} paused", span.start)
+    await ctx.sleep(span.start + ctx.duration / 2 - time.monotonic())
+    t = await nem.resume(victim)
+    nem.steady_victim_healed(t)
+    nem.recovery_point(f"follower {victim} resumed", t)
+    await ctx.sleep(ctx.duration / 2)
+
+
 @scenario("member-wipe-and-replace", "Wipe a follower's data and start it empty at the same address; "
           "once it caught up, kill the leader so the quorum depends on it",
           duration=18.0, write_recovery=9.0, converge=5.0)
