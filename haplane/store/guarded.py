@@ -1,4 +1,4 @@
-"""pysyncobj's SyncObj with a follower-side safety fix: no commit over an unchecked log tail.
+"""pysyncobj's SyncObj with pre-vote, check-quorum, and no commit over an unchecked log tail.
 
 pysyncobj 0.3.17 handles an ``append_entries`` that carries no ``prevLogIdx`` — a chunk of a
 snapshot install, or the empty message a leader sends while its dump is not ready — by moving
@@ -14,22 +14,236 @@ new entry)``).
 completed a snapshot install: the log is then exactly the snapshot, which holds only committed
 entries. Found by the chaos harness's watch checker (partition-leader, ``watch-valid``).
 Everything else is pysyncobj's own code (pinned 0.3.17; re-check on any upgrade).
+
+Pre-vote, check-quorum and the term notice (the decisions are in
+:mod:`haplane.store.prevote`): :meth:`GuardedSyncObj._onTick` holds pysyncobj's election back
+until a pre-vote round has won (a leadership transfer's TimeoutNow is let through: the leader
+asked for that election) and, after each tick, makes a leader that has not heard from a majority
+for ``check_quorum_window`` of its running time step down. Messages of the new types are
+handled here and never reach pysyncobj's handler.
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from pysyncobj import SyncObj
+from pysyncobj.monotonic import monotonic as raft_clock
+from pysyncobj.syncobj import _RAFT_STATE
+
+from haplane.store import prevote
+from haplane.store.prevote import CAPABILITY, KEEPALIVE_TYPE, PRE_VOTE, PRE_VOTE_RESPONSE, TERM_NOTICE, LogTip
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Election:
+    """Pre-vote and check-quorum bookkeeping (tick thread only). Built before SyncObj.__init__,
+    so that pysyncobj leaves it out of its dumps (see DESIGN.md §4, start-up traps)."""
+
+    lease: float | None
+    window: float | None
+    stall_cap: float | None
+    round: int = 0
+    round_open: bool = False  # answers to ``round`` still count (no leader heard since it began)
+    asked_since_contact: bool = False
+    proposed: int = 0
+    granted: set[str] = field(default_factory=set)
+    won_round: int | None = None
+    last_leader_contact: float | None = None
+    capable: set[str] = field(default_factory=set)   # peers that answer pre-votes
+    legacy: set[str] = field(default_factory=set)    # peers whose keepalives say they do not
+    silence: dict[str, float] = field(default_factory=dict)
+    last_tick: float | None = None
+    noticed: set[tuple[str, int]] = field(default_factory=set)  # term notices already logged
+    failures: set[str] = field(default_factory=set)  # hooks whose failure was logged
 
 
 class GuardedSyncObj(SyncObj):
+    """``lease`` (default: the minimum election timeout): how long after hearing from a leader a
+    replica refuses pre-votes. ``check_quorum_window`` (default: the maximum election timeout):
+    how long a leader may go without hearing from a majority. ``stall_cap`` (default: two
+    heartbeat periods): the most one tick may add to a peer's silence."""
+
+    def __init__(self, *args: Any, lease: float | None = None, check_quorum_window: float | None = None,
+                 stall_cap: float | None = None, **kwargs: Any) -> None:
+        self._election = _Election(lease, check_quorum_window, stall_cap)
+        super().__init__(*args, **kwargs)
+
+    # ------------------------------------------------------------------ the tick
+    def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803 - pysyncobj's names
+        self._guarded("pre-vote", self._hold_election_for_pre_vote)
+        super()._onTick(timeToWait)
+        self._guarded("check-quorum", self._check_quorum)
+
+    def _guarded(self, what: str, fn: Any) -> None:
+        try:
+            fn()
+        except Exception:
+            if what not in self._election.failures:  # the tick goes on; log once
+                self._election.failures.add(what)
+                log.exception("%s hook failed (pysyncobj changed?); going on without it", what)
+
+    def _lease(self) -> float:
+        e = self._election
+        return e.lease if e.lease is not None else self.conf.raftMinTimeout
+
+    def _hold_election_for_pre_vote(self) -> None:
+        """Before pysyncobj's tick: if its election deadline has passed, let the election happen
+        only if a pre-vote round has just won; otherwise push the deadline away and ask."""
+        if self._SyncObj__raftState == _RAFT_STATE.LEADER or self.selfNode is None:
+            return
+        now = raft_clock()
+        if self._SyncObj__raftElectionDeadline >= now or not self._SyncObj__connectedToAnyone():
+            return
+        if self._SyncObj__transferInProgress:
+            return  # TimeoutNow from the leader: a transfer skips pre-vote (thesis §3.10)
+        e = self._election
+        if e.won_round is not None and e.won_round == e.round:
+            e.won_round, e.round_open = None, False
+            return  # the round won: pysyncobj campaigns in this tick
+        e.round += 1
+        e.round_open = True
+        e.granted.clear()
+        e.won_round = None
+        e.proposed = self._SyncObj__raftCurrentTerm + 1
+        self._SyncObj__raftElectionDeadline = now + self._SyncObj__generateRaftTimeout()
+        (log.debug if e.asked_since_contact else log.info)(  # info once per leader lost
+            "election timeout: asking for pre-votes for term %d (round %d)", e.proposed, e.round)
+        e.asked_since_contact = True
+        message = {"type": PRE_VOTE, "term": e.proposed, "round": e.round,
+                   "last_log_index": self._SyncObj__getCurrentLogIndex(),
+                   "last_log_term": self._SyncObj__getCurrentLogTerm()}
+        transport = self._SyncObj__transport
+        for node in self.otherNodes:
+            transport.send(node, message)
+        if self._pre_vote_won():
+            e.won_round, e.round_open = None, False
+            self._SyncObj__raftElectionDeadline = 0  # campaign in this very tick
+
+    def _pre_vote_won(self) -> bool:
+        e = self._election
+        others = self.otherNodes
+        assumed = {n.id for n in others if n.id in e.legacy and self.isNodeConnected(n)}
+        if not prevote.pre_vote_won(e.granted, assumed, [n.id for n in others]):
+            return False
+        log.info("pre-vote for term %d won (%s%s): campaigning", e.proposed, sorted(e.granted) or "no answer",
+                 f"; assumed from older replicas {sorted(assumed)}" if assumed else "")
+        return True
+
+    def _check_quorum(self) -> None:
+        """After pysyncobj's tick (its poll has read the followers' answers): a leader that has
+        not heard from a majority for the window steps down."""
+        e = self._election
+        now = raft_clock()
+        if self._SyncObj__raftState != _RAFT_STATE.LEADER or self.selfNode is None:
+            e.silence, e.last_tick = {}, None
+            return
+        others = self.otherNodes
+        last_response = self._SyncObj__lastResponseTime
+        since = e.last_tick if e.last_tick is not None else now
+        heard = [n.id for n in others if last_response.get(n, 0.0) >= since]
+        cap = e.stall_cap if e.stall_cap is not None else 2 * self.conf.appendEntriesPeriod
+        e.silence = prevote.silence_after_tick(e.silence, heard, [n.id for n in others], now - since, cap)
+        e.last_tick = now
+        window = e.window if e.window is not None else self.conf.raftMaxTimeout
+        if prevote.leader_has_quorum(e.silence, [n.id for n in others], window):
+            return
+        log.warning("check-quorum: no answer from a majority for %.2fs (silent: %s): stepping down",
+                    window, {k: round(v, 2) for k, v in sorted(e.silence.items()) if v > window})
+        self._step_down()
+
+    def _step_down(self) -> None:
+        self._SyncObj__setState(_RAFT_STATE.FOLLOWER)
+        self._SyncObj__raftLeader = None
+        self._election.silence, self._election.last_tick = {}, None
+
+    # -------------------------------------------------------------- messages
     # A method of this name overrides SyncObj's private ``__onMessageReceived`` (name mangling),
     # which is what the transport calls for every message (tick thread).
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
-        if not (isinstance(message, dict) and message.get("type") == "append_entries"
-                and "prevLogIdx" not in message):
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind in (KEEPALIVE_TYPE, PRE_VOTE, PRE_VOTE_RESPONSE, TERM_NOTICE):
+            self._guarded(kind, lambda: self._on_election_message(node, kind, message))
+            return
+        if kind == "append_entries":
+            self._guarded("append_entries", lambda: self._saw_append_entries(node, message))
+        if kind != "append_entries" or "prevLogIdx" in message:
             return super()._SyncObj__onMessageReceived(node, message)  # type: ignore[misc]
+        return self._commit_guarded_append(node, message)
+
+    def _saw_append_entries(self, node: Any, message: dict) -> None:
+        e = self._election
+        term, mine = message.get("term", 0), self._SyncObj__raftCurrentTerm
+        if term >= mine:
+            e.last_leader_contact = raft_clock()
+            e.asked_since_contact = False
+            if e.round_open:
+                e.round += 1  # a leader is back: answers to the open round no longer count
+                e.round_open = False
+                e.granted.clear()
+                e.won_round = None
+            return
+        # pysyncobj drops this without a word: tell the stale leader our term (Raft §5.1).
+        self._SyncObj__transport.send(node, {"type": TERM_NOTICE, "term": mine})
+        if (node.id, mine) not in e.noticed:
+            e.noticed.add((node.id, mine))
+            log.warning("append_entries from %s at term %d, ours is %d: told it our term", node.id, term, mine)
+
+    def _on_election_message(self, node: Any, kind: str, message: dict) -> None:
+        e = self._election
+        if kind == KEEPALIVE_TYPE:
+            (e.capable if message.get(CAPABILITY) else e.legacy).add(node.id)
+            (e.legacy if message.get(CAPABILITY) else e.capable).discard(node.id)
+            return
+        e.capable.add(node.id)
+        e.legacy.discard(node.id)
+        term = self._SyncObj__raftCurrentTerm
+        if kind == PRE_VOTE:
+            voter = prevote.Voter(term=term, voted_for=self._SyncObj__votedForNodeId,
+                                  is_leader=self._SyncObj__raftState == _RAFT_STATE.LEADER,
+                                  last_leader_contact=e.last_leader_contact,
+                                  log=LogTip(self._SyncObj__getCurrentLogTerm(), self._SyncObj__getCurrentLogIndex()))
+            granted, why = prevote.pre_vote_granted(
+                candidate=node.id, proposed_term=int(message["term"]),
+                candidate_log=LogTip(int(message["last_log_term"]), int(message["last_log_index"])),
+                voter=voter, now=raft_clock(), lease=self._lease())
+            log.debug("pre-vote from %s for term %s: %s", node.id, message["term"], why)
+            self._SyncObj__transport.send(node, {"type": PRE_VOTE_RESPONSE, "term": term,
+                                                 "round": message.get("round"), "granted": granted})
+        elif kind == PRE_VOTE_RESPONSE:
+            if self._SyncObj__raftState == _RAFT_STATE.LEADER:
+                return
+            their_term = int(message.get("term", 0))
+            if message.get("granted") and e.round_open and message.get("round") == e.round:
+                e.granted.add(node.id)
+                if e.won_round is None and self._pre_vote_won():
+                    e.won_round = e.round
+                    self._SyncObj__raftElectionDeadline = 0  # campaign on the next tick
+            elif not message.get("granted") and their_term > term:
+                log.info("pre-vote refused by %s at term %d (ours %d): taking its term", node.id, their_term, term)
+                self._adopt_term(their_term)
+        elif kind == TERM_NOTICE:
+            their_term = int(message.get("term", 0))
+            if their_term > term:
+                log.warning("%s is at term %d, above ours (%d): %s", node.id, their_term, term,
+                            "stepping down" if self._SyncObj__raftState == _RAFT_STATE.LEADER else "taking it")
+                self._adopt_term(their_term)
+
+    def _adopt_term(self, term: int) -> None:
+        """Raft §5.1: a higher term seen anywhere makes this replica a follower of that term
+        (no vote cast yet). Never lowers the term."""
+        if term <= self._SyncObj__raftCurrentTerm:
+            return
+        self._SyncObj__setCurrentTerm(term, None)
+        if self._SyncObj__raftState != _RAFT_STATE.FOLLOWER:
+            self._step_down()
+        self._SyncObj__raftLeader = None
+
+    def _commit_guarded_append(self, node: Any, message: Any) -> Any:
         leader_commit = message.get("commit_index", 0)
         log_before = self._SyncObj__raftLog[0]  # type: ignore[attr-defined]
         capped = dict(message, commit_index=min(leader_commit, self._SyncObj__raftCommitIndex))  # type: ignore[attr-defined]

@@ -40,6 +40,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 
 from haplane.store.fsm import StateMachine
 from haplane.store.guarded import GuardedSyncObj
+from haplane.store.prevote import CAPABILITY, KEEPALIVE_TYPE
 from haplane.store.transport import RaftTransport
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ NOT_APPENDED = frozenset({FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FA
                           FAIL_REASON.REQUEST_DENIED, FAIL_REASON.DISCARDED})
 RAFT_ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 JOIN_QUIET_TIMEOUT = 10.0 * 365 * 24 * 3600  # "never": a joining replica waits to be contacted
-KEEPALIVE = {"type": "haplane_keepalive"}  # any unknown type: pysyncobj's receiver ignores it
+# Any unknown type: pysyncobj's receiver ignores it. CAPABILITY tells peers we answer pre-votes.
+KEEPALIVE = {"type": KEEPALIVE_TYPE, CAPABILITY: 1}
 
 
 @dataclass(frozen=True)
@@ -57,14 +59,17 @@ class RaftTiming:
     """Raft timeouts in seconds, chosen by measurement on a loaded 2-core machine.
 
     The tick thread shares the GIL with the HTTP server, so the election timeout keeps a wide
-    margin over the heartbeat period; ``leader_fallback`` bounds how long an isolated old
-    leader keeps believing it leads (it can acknowledge nothing meanwhile: no quorum).
+    margin over the heartbeat period. ``leader_fallback`` is the check-quorum window: a leader
+    that has not heard from a majority for that long (of its own running time) steps down — one
+    (maximum) election timeout, as Raft's thesis asks (§6.2); it can acknowledge nothing
+    meanwhile (no quorum). ``election_min`` is also the pre-vote lease: a replica that heard
+    from a leader more recently refuses pre-votes (see :mod:`haplane.store.prevote`).
     """
 
     heartbeat: float = 0.1
     election_min: float = 0.8
     election_max: float = 1.6
-    leader_fallback: float = 2.0
+    leader_fallback: float = 1.6
     connection_timeout: float = 2.0
     connection_retry: float = 0.3
     compaction_entries: int = 20_000
@@ -138,7 +143,10 @@ class RaftNode:
             appendEntriesPeriod=timing.heartbeat,
             raftMinTimeout=timing.election_min,
             raftMaxTimeout=timing.election_max,
-            leaderFallbackTimeout=timing.leader_fallback,
+            # pysyncobj's own check-quorum judges before reading the followers' answers, so a
+            # starved tick thread trips it; GuardedSyncObj's (after the read, stalls capped) is
+            # the real one, this only a backstop.
+            leaderFallbackTimeout=2 * timing.leader_fallback,
             connectionTimeout=max(timing.connection_timeout, timing.election_max),
             connectionRetryTime=timing.connection_retry,
             logCompactionMinEntries=timing.compaction_entries,
@@ -154,7 +162,8 @@ class RaftNode:
         self._timing = timing
         self._keepalive_every = min(0.5, conf.connectionTimeout / 4)
         self._next_keepalive = 0.0
-        self._sync = GuardedSyncObj(self_addr, peers, conf, consumers=[self._consumer], transportClass=transport_class)
+        self._sync = GuardedSyncObj(self_addr, peers, conf, consumers=[self._consumer], transportClass=transport_class,
+                                    lease=timing.election_min, check_quorum_window=timing.leader_fallback)
         self._sync.addOnTickCallback(self._on_tick)
         if self._joining:
             # A joining replica must not campaign before the cluster has added it: its rising
