@@ -1,0 +1,381 @@
+"""A checksummed, fsync-able Raft journal in pysyncobj's ``Journal`` interface.
+
+pysyncobj 0.3.17's ``FileJournal`` writes through a memory map and never fsyncs; its records
+carry no checksum, so a torn or corrupt tail is read back as entries. This journal:
+
+* appends records ``<len u32><crc32 u32><idx u64><term u64><command>`` after an 8-byte magic
+  (:data:`MAGIC`); the CRC-32 covers idx, term and the command;
+* is made durable by :meth:`DurableJournal.sync` — one ``fdatasync`` for everything appended
+  since the last one (group commit: the caller syncs once per pysyncobj tick, before any
+  acknowledgement of those entries leaves, see :mod:`haplane.store.guarded`); ``fsync=False``
+  (``--unsafe-no-fsync``) skips it;
+* records its synced length in ``<journal>.synced`` after every sync (8 bytes, little-endian,
+  not itself synced: it is read only by the test-only power-loss nemesis, after a SIGKILL,
+  which keeps the page cache);
+* rewrites itself for compaction into a new file with write-fsync-rename-fsync(directory);
+* keeps term, vote and commit index in ``<journal>.meta`` (checksummed JSON, written with
+  write-fsync-rename-fsync(directory), term and vote synchronously as Raft requires);
+* on open, :func:`scan` reads every record: a torn or corrupt *tail* (nothing valid after the
+  bad record) is cut back to the last good entry and logged — the replica catches up from the
+  leader; a bad record with valid records after it (corruption before the tail) raises
+  :class:`JournalCorrupt`, whose message names the file and offset and what to do.
+
+Threading: pysyncobj calls every method on its tick thread (and once from ``SyncObj.__init__``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pysyncobj.journal import Journal
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"HPWAL\x00\x01\x00"
+RECORD = struct.Struct("<IIQQ")  # command length, crc32(idx, term, command), idx, term
+IDX_TERM = struct.Struct("<QQ")
+MAX_COMMAND = 1 << 30
+SYNCED_SUFFIX = ".synced"
+META_SUFFIX = ".meta"
+ADVICE = ("restore the cluster state from a snapshot (`haplane snapshot restore`) or wipe this "
+          "replica's data directory and let it rejoin (it catches up from the leader)")
+
+
+class JournalCorrupt(Exception):
+    """Damage before the tail of a journal (or a damaged meta/dump file): refuse to start."""
+
+    def __init__(self, path: str, offset: int, why: str) -> None:
+        self.path, self.offset, self.why = path, offset, why
+        super().__init__(f"{path} is corrupt at byte {offset} ({why}), with valid data after it: "
+                         f"refusing to start on damaged data. To recover, {ADVICE}.")
+
+
+def encode_record(command: bytes, idx: int, term: int) -> bytes:
+    body = IDX_TERM.pack(idx, term) + command
+    return RECORD.pack(len(command), zlib.crc32(body), idx, term) + command
+
+
+@dataclass
+class Scan:
+    """What :func:`scan` found: the good entries, where they end, and the first problem."""
+
+    entries: list[tuple[bytes, int, int]] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)  # where each entry's record begins
+    good_end: int = len(MAGIC)
+    problem: str | None = None  # why the record at good_end is not good (None: clean end)
+    corrupt_middle: bool = False  # a valid record follows the bad one
+
+
+def _record_at(data: bytes, off: int, after: tuple[int, int] | None) -> tuple[bytes, int, int, int] | str:
+    """The record at ``off`` as ``(command, idx, term, next offset)`` or why it is not one.
+    ``after`` (idx, term) of the previous entry: indexes must follow it, terms not go back."""
+    if off + RECORD.size > len(data):
+        return f"a record header cut short ({len(data) - off} of {RECORD.size} bytes)"
+    length, crc, idx, term = RECORD.unpack_from(data, off)
+    if length > MAX_COMMAND or off + RECORD.size + length > len(data):
+        return f"a record of {length} bytes runs past the end of the file"
+    command = data[off + RECORD.size:off + RECORD.size + length]
+    if zlib.crc32(IDX_TERM.pack(idx, term) + command) != crc:
+        return "checksum mismatch"
+    if after is not None and (idx != after[0] + 1 or term < after[1]):
+        return f"entry {idx} (term {term}) does not follow entry {after[0]} (term {after[1]})"
+    return command, idx, term, off + RECORD.size + length
+
+
+def _valid_record_after(data: bytes, start: int, after: tuple[int, int] | None) -> bool:
+    """Is there any valid record beginning after ``start`` that could belong to this log?"""
+    last_idx = after[0] if after else 0
+    for off in range(start + 1, len(data) - RECORD.size + 1):
+        length, _crc, idx, term = RECORD.unpack_from(data, off)
+        if idx <= last_idx or length > len(data) - off - RECORD.size or (after and term < after[1]):
+            continue
+        if not isinstance(_record_at(data, off, None), str):
+            return True
+    return False
+
+
+def scan(data: bytes) -> Scan:
+    """Read a journal's bytes (pure). An empty file is an empty journal."""
+    out = Scan()
+    if not data:
+        out.good_end = 0
+        return out
+    if data[:len(MAGIC)] != MAGIC:
+        out.good_end = 0
+        out.problem = "not a haplane journal (bad magic)"
+        out.corrupt_middle = len(data) > len(MAGIC)
+        return out
+    off, after = len(MAGIC), None
+    while off < len(data):
+        got = _record_at(data, off, after)
+        if isinstance(got, str):
+            out.problem = got
+            out.corrupt_middle = _valid_record_after(data, off, after)
+            break
+        command, idx, term, nxt = got
+        out.entries.append((command, idx, term))
+        out.offsets.append(off)
+        after = (idx, term)
+        off = nxt
+    out.good_end = off
+    return out
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomically(path: str, data: bytes, fsync: bool = True) -> None:
+    """write ``path.tmp``, fsync it, rename it over ``path``, fsync the directory."""
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if fsync:
+        fsync_dir(path)
+
+
+def encode_meta(meta: dict[str, Any]) -> bytes:
+    body = json.dumps(meta, sort_keys=True).encode()
+    return json.dumps({"crc": zlib.crc32(body), "meta": body.decode()}).encode()
+
+
+def decode_meta(path: str, raw: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw)
+        body = doc["meta"].encode()
+        if zlib.crc32(body) != doc["crc"]:
+            raise ValueError("checksum mismatch")
+        meta = json.loads(body)
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
+        return meta
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise JournalCorrupt(path, 0, f"unreadable Raft metadata: {exc}") from None
+
+
+@dataclass
+class SyncStats:
+    """fsyncs done and their cost (seconds), for /cluster/self and the benchmarks."""
+
+    count: int = 0
+    total: float = 0.0
+    worst: float = 0.0
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.total += seconds
+        self.worst = max(self.worst, seconds)
+
+
+class DurableJournal(Journal):
+    """pysyncobj's journal interface over a checksummed file (see the module docstring)."""
+
+    def __init__(self, path: str, *, fsync: bool = True, clock: Callable[[], float] = time.monotonic) -> None:
+        self.path, self.fsync, self._clock = path, fsync, clock
+        self.stats = SyncStats()
+        self._meta_path = path + META_SUFFIX
+        self._meta: dict[str, Any] = {}
+        self._meta_dirty = False
+        if os.path.exists(self._meta_path):
+            with open(self._meta_path, "rb") as f:
+                self._meta = decode_meta(self._meta_path, f.read())
+        data = b""
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                data = f.read()
+        found = scan(data)
+        if found.problem is not None and found.corrupt_middle:
+            raise JournalCorrupt(path, found.good_end, found.problem)
+        self._entries = found.entries
+        self._offsets = found.offsets
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        if found.problem is not None or found.good_end < len(MAGIC):
+            if found.problem is not None:
+                log.warning("journal %s: %s at byte %d: cut back to the last good entry (%d entries, %d bytes "
+                            "dropped); this replica catches up from the leader", path, found.problem,
+                            found.good_end, len(found.entries), len(data) - found.good_end)
+            if found.good_end < len(MAGIC):
+                os.ftruncate(self._fd, 0)
+                os.pwrite(self._fd, MAGIC, 0)
+                found.good_end = len(MAGIC)
+            else:
+                os.ftruncate(self._fd, found.good_end)
+            self._force_sync()
+        self._end = found.good_end
+        self._synced = self._end
+        self._dirty = False
+        self._synced_fd = os.open(path + SYNCED_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
+        self._record_synced()
+
+    # ------------------------------------------------------------------ pysyncobj's interface
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        record = encode_record(bytes(command), idx, term)
+        self._write_at(self._end, record)
+        self._entries.append((command, idx, term))
+        self._offsets.append(self._end)
+        self._end += len(record)
+        self._dirty = True
+
+    def clear(self) -> None:
+        self._truncate_to(len(MAGIC))
+        self._entries, self._offsets = [], []
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802, N803 - pysyncobj's names
+        if entryFrom >= len(self._entries):
+            return
+        cut = self._offsets[entryFrom] if entryFrom >= 0 else len(MAGIC)
+        del self._entries[entryFrom:]
+        del self._offsets[entryFrom:]
+        self._truncate_to(cut)
+
+    def deleteEntriesTo(self, entryTo: int) -> None:  # noqa: N802, N803 - pysyncobj's names
+        """Compaction: rewrite the journal without the first ``entryTo`` entries, atomically."""
+        keep = self._entries[entryTo:]
+        parts, offsets, off = [MAGIC], [], len(MAGIC)
+        for command, idx, term in keep:
+            record = encode_record(bytes(command), idx, term)
+            parts.append(record)
+            offsets.append(off)
+            off += len(record)
+        started = self._clock()
+        os.close(self._fd)
+        write_atomically(self.path, b"".join(parts), self.fsync)
+        self._fd = os.open(self.path, os.O_RDWR)
+        if self.fsync:
+            self.stats.add(self._clock() - started)
+        self._entries, self._offsets, self._end = list(keep), offsets, off
+        self._dirty = not self.fsync
+        if self.fsync:
+            self._synced = off
+            self._record_synced()
+
+    def __getitem__(self, item: Any) -> Any:
+        return self._entries[item]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _destroy(self) -> None:
+        self.sync()
+        self.store_meta()
+        for fd in (self._fd, self._synced_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def flush(self) -> None:
+        self.sync()
+
+    def setRaftCommitIndex(self, raftCommitIndex: int) -> None:  # noqa: N802, N803 - pysyncobj's names
+        if self._meta.get("raftCommitIndex") != raftCommitIndex:
+            self._meta["raftCommitIndex"] = raftCommitIndex
+            self._meta_dirty = True
+
+    def getRaftCommitIndex(self) -> int:  # noqa: N802 - pysyncobj's name
+        return int(self._meta.get("raftCommitIndex", 1))
+
+    def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:  # noqa: N802, N803
+        # Raft: term and vote are durable before any message reflecting them is sent.
+        self._meta["currentTerm"] = term
+        self._meta["votedForNodeId"] = votedForNodeId
+        self.store_meta()
+
+    def getCurrentTerm(self) -> int:  # noqa: N802 - pysyncobj's name
+        return int(self._meta.get("currentTerm", 0))
+
+    def getVotedForNodeId(self) -> str | None:  # noqa: N802 - pysyncobj's name
+        return self._meta.get("votedForNodeId")
+
+    def onOneSecondTimer(self) -> None:  # noqa: N802 - pysyncobj's name
+        if self._meta_dirty:
+            self.store_meta()
+
+    # ------------------------------------------------------------------------ durability
+    @property
+    def synced_length(self) -> int:
+        return self._synced
+
+    @property
+    def dirty(self) -> bool:
+        """Appended (or cut) since the last sync: acknowledgements of it must wait."""
+        return self._dirty
+
+    def sync(self) -> float:
+        """Make everything written so far durable with one fdatasync; returns its seconds."""
+        if not self._dirty:
+            return 0.0
+        if not self.fsync:
+            self._dirty = False
+            return 0.0
+        started = self._clock()
+        os.fdatasync(self._fd)
+        took = self._clock() - started
+        self.stats.add(took)
+        self._dirty = False
+        self._synced = self._end
+        self._record_synced()
+        return took
+
+    def store_meta(self) -> None:
+        write_atomically(self._meta_path, encode_meta(self._meta), self.fsync)
+        self._meta_dirty = False
+
+    def _force_sync(self) -> None:
+        if self.fsync:
+            os.fsync(self._fd)
+
+    def _record_synced(self) -> None:
+        os.pwrite(self._synced_fd, struct.pack("<Q", self._synced), 0)
+
+    def _write_at(self, off: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.pwrite(self._fd, view, off)
+            view, off = view[n:], off + n
+
+    def _truncate_to(self, off: int) -> None:
+        os.ftruncate(self._fd, off)
+        self._end = off
+        self._synced = min(self._synced, off)
+        self._dirty = True
+        self._record_synced()
+
+
+def read_synced_length(journal_path: str) -> int | None:
+    """The synced length a journal recorded (test-only nemesis), or None if it recorded none."""
+    try:
+        with open(journal_path + SYNCED_SUFFIX, "rb") as f:
+            raw = f.read(8)
+    except FileNotFoundError:
+        return None
+    return struct.unpack("<Q", raw)[0] if len(raw) == 8 else None
+
+
+def read_meta(journal_path: str) -> dict[str, Any]:
+    """The journal's metadata (term, vote, commit index); {} if there is none yet."""
+    path = journal_path + META_SUFFIX
+    if not os.path.exists(path):
+        return {}
+    with open(path, "rb") as f:
+        return decode_meta(path, f.read())
