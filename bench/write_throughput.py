@@ -2,7 +2,9 @@
 
 Starts its own cluster on loopback, spreads the writers over every replica (so followers forward
 to the leader, as real clients would), and writes JSON:
-``{"runs": [{"concurrency", "creates", "seconds", "per_second", "p50_ms", "p99_ms", "errors"}]}``.
+``{"runs": [{"fsync", "concurrency", "creates", "seconds", "per_second", "p50_ms", "p99_ms", "errors"}],
+"journal": {"on": [per replica: syncs, syncSeconds, worstSyncMs], ...}}``. ``--fsync on,off``
+measures both modes in one run, one fresh cluster each (``off`` = ``--unsafe-no-fsync``).
 
 Load generators: ``wrk`` (C; one process per replica, its share of the connections each; the
 reported p50 / p99 are the worst of the processes' percentiles, a conservative merge) when it
@@ -91,26 +93,45 @@ def run_level_wrk(urls: list[str], token: str, concurrency: int, seconds: float,
             "p50_ms": round(max(p50s), 2), "p99_ms": round(max(p99s), 2), "errors": failed}
 
 
+async def replica_journals(lc: LocalCluster) -> list[dict]:
+    """Each replica's journal figures (fsync count and cost) from /cluster/self."""
+    out = []
+    headers = {"Authorization": f"Bearer {lc.admin_token}"}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        for url in lc.endpoints:
+            async with session.get(url + "/cluster/self", headers=headers) as r:
+                out.append((await r.json()).get("journal"))
+    return out
+
+
 async def main_async(args: argparse.Namespace) -> dict:
-    with tempfile.TemporaryDirectory(prefix="haplane-bench-") as d:
-        lc = LocalCluster(d, replicas=3, base_port=args.base_port)
-        lc.start_all()
-        try:
-            leader = lc.wait_ready(60)
-            urls = lc.endpoints if args.spread else [lc.members[leader].url]
-            runs = []
-            for c in args.concurrency:
-                if args.generator == "wrk":
-                    res = run_level_wrk(urls, lc.admin_token, c, args.seconds, f"c{c}")
-                else:
-                    res = await run_level(urls, lc.admin_token, c, args.seconds, f"c{c}")
-                print(json.dumps(res), flush=True)
-                runs.append(res)
-            return {"benchmark": "write_throughput", "replicas": 3, "spread_over_replicas": args.spread,
-                    "generator": args.generator,
-                    "seconds_per_level": args.seconds, "cpus": os.cpu_count(), "runs": runs}
-        finally:
-            lc.stop_all()
+    runs, journals = [], {}
+    for mode in args.fsync:
+        env = dict(os.environ)
+        env.pop("HAPLANE_UNSAFE_NO_FSYNC", None)
+        if mode == "off":
+            env["HAPLANE_UNSAFE_NO_FSYNC"] = "1"
+        with tempfile.TemporaryDirectory(prefix="haplane-bench-") as d:
+            lc = LocalCluster(d, replicas=3, base_port=args.base_port, env=env)
+            lc.start_all()
+            try:
+                leader = lc.wait_ready(60)
+                urls = lc.endpoints if args.spread else [lc.members[leader].url]
+                for c in args.concurrency:
+                    if args.generator == "wrk":
+                        res = run_level_wrk(urls, lc.admin_token, c, args.seconds, f"{mode}-c{c}")
+                    else:
+                        res = await run_level(urls, lc.admin_token, c, args.seconds, f"{mode}-c{c}")
+                    res = {"fsync": mode, **res}
+                    print(json.dumps(res), flush=True)
+                    runs.append(res)
+                journals[mode] = await replica_journals(lc)
+                print(json.dumps({"fsync": mode, "journals": journals[mode]}), flush=True)
+            finally:
+                lc.stop_all()
+    return {"benchmark": "write_throughput", "replicas": 3, "spread_over_replicas": args.spread,
+            "generator": args.generator, "seconds_per_level": args.seconds, "cpus": os.cpu_count(),
+            "runs": runs, "journal": journals}
 
 
 def main() -> None:
@@ -120,6 +141,8 @@ def main() -> None:
     p.add_argument("--base-port", type=int, default=23000)
     p.add_argument("--leader-only", dest="spread", action="store_false", help="send every write to the leader")
     p.add_argument("--generator", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
+    p.add_argument("--fsync", type=lambda s: s.split(","), default=["on"],
+                   help="on, off or on,off (off = the replicas' --unsafe-no-fsync)")
     p.add_argument("--out", default="bench/results/write_throughput.json")
     finish(p.parse_args(), main_async)
 

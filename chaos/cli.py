@@ -51,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     run.add_argument("--unsafe-forget-containers", action="store_true",
                      help="TEST ONLY: agents adopt no container after a restart (they start every pod again); "
                           "the pod checks must fail a worker scenario that restarts an agent")
+    run.add_argument("--unsafe-no-fsync", action="store_true",
+                     help="TEST ONLY: replicas run with --unsafe-no-fsync; power-loss must then report "
+                          "acknowledged writes lost")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -91,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
         env[key] = value
     opts = RunOptions(env=env, replicas=args.replicas, duration=args.duration, seed=args.seed, base_port=args.base_port,
                       work_dir=args.work_dir, keep_data=args.keep, unsafe_local_reads=args.unsafe_local_reads,
-                      unsafe_forget_containers=args.unsafe_forget_containers,
+                      unsafe_forget_containers=args.unsafe_forget_containers, unsafe_no_fsync=args.unsafe_no_fsync,
                       compaction_entries=args.compaction_entries or None, agents=args.agents, runtime=args.runtime)
     return asyncio.run(_cancel_on_sigterm(_run(wanted, opts, args.report)))
 
@@ -149,7 +152,7 @@ async def _run(names: list[str], opts: RunOptions, report_dir: str | None) -> in
         meta = {"started": started, "wall_s": round(wall, 1), "replicas": opts.replicas, "seed": opts.seed,
                 "agents": opts.agents, "runtime": opts.runtime,
                 "duration": opts.duration, "unsafe_local_reads": opts.unsafe_local_reads,
-                "unsafe_forget_containers": opts.unsafe_forget_containers,
+                "unsafe_forget_containers": opts.unsafe_forget_containers, "unsafe_no_fsync": opts.unsafe_no_fsync,
                 "compaction_entries": opts.compaction_entries, "env": opts.env,
                 "scenarios_run": names}
         page = write_report(report_dir, results, meta)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import subprocess
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -237,6 +238,25 @@ class ChaosCluster:
         if self.alive(name):
             raise RuntimeError(f"{name} is running; kill it first")
         await asyncio.to_thread(self.lc.start, name)
+
+    def journal_path(self, name: str) -> str:
+        return self.lc.path(name, "raft.wal")
+
+    async def start_expecting_refusal(self, name: str, timeout: float = 30.0) -> tuple[int | None, str]:
+        """Start ``name`` on data it must refuse: ``(exit code or None if still running, log tail)``."""
+        if self.alive(name):
+            raise RuntimeError(f"{name} is running; kill it first")
+        log_at = os.path.getsize(self.log_path(name)) if os.path.exists(self.log_path(name)) else 0
+        await asyncio.to_thread(self.lc.start, name)
+        proc = self.lc.procs[name]
+        try:
+            code: int | None = await asyncio.to_thread(proc.wait, timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+            await self.kill(name)
+        with open(self.log_path(name), "rb") as f:
+            f.seek(log_at)
+            return code, f.read().decode(errors="replace")
 
     async def wipe_and_replace(self, name: str) -> None:
         """Kill the replica, delete its data (journal, dump) and start an empty one at its address."""

@@ -22,6 +22,7 @@ import dataclasses
 import random
 import time
 
+from chaos import disk
 from chaos.cluster import ChaosCluster, Link
 from chaos.invariants import QuietWindow, Verdict
 from chaos.leadership import SteadyLeader
@@ -97,7 +98,7 @@ class Nemesis:
     async def restart(self, name: str) -> float:
         await self.cluster.restart(name)
         t = time.monotonic()
-        for kind in ("kill", "wipe", "stop"):
+        for kind in ("kill", "wipe", "stop", "power", "disk"):
             for s in self.timeline.open_spans(kind, name):
                 self.timeline.end(s, t)
         return t
@@ -120,6 +121,34 @@ class Nemesis:
         self.figure("catch_up_s", took)
         self.timeline.mark("note", f"{name} caught up to index {target}")
         return took
+
+    async def power_cut(self, names: list[str]) -> Span:
+        """SIGKILL ``names`` at once, then cut each journal back to what it had fsynced (a power
+        loss of those hosts: the page cache is gone). Records the bytes lost as a figure."""
+        await asyncio.gather(*(self.cluster.kill(n) for n in names))
+        span = self.timeline.begin("power", list(names), f"power cut: {','.join(names)}")
+        lost = []
+        for n in names:
+            before, cut = disk.lose_unsynced(self.cluster.journal_path(n))
+            lost.append(f"{n} -{cut}B of {before}B")
+            self.figure("unsynced_bytes_lost", cut)
+        self.timeline.mark("note", "journals cut back to their synced length: " + ", ".join(lost))
+        return span
+
+    async def damage_journal(self, name: str, how: str) -> Span:
+        """SIGKILL ``name`` and damage its journal: ``tear`` (cut inside the last record),
+        ``corrupt-last`` or ``corrupt-middle`` (flip a byte in that record)."""
+        path = self.cluster.journal_path(name)
+        for _ in range(50):  # right after a compaction the journal holds too few records to pick from
+            if len(disk.records(path)) >= 3:
+                break
+            await asyncio.sleep(0.2)
+        await self.cluster.kill(name)
+        if how == "tear":
+            where = disk.tear_last_record(path)
+        else:
+            where = disk.corrupt_record(path, how.removeprefix("corrupt-"))
+        return self.timeline.begin("disk", [name], f"{how} {name}'s journal at byte {where}")
 
     async def pause(self, name: str) -> Span:
         self.cluster.pause(name)

@@ -87,6 +87,7 @@ class RunOptions:
     keep_data: bool = False            # keep data dirs and replica logs of passing runs too
     unsafe_local_reads: bool = False   # test-only broken replicas: the checker must catch them
     unsafe_forget_containers: bool = False  # test-only broken agents: the pod checks must catch them
+    unsafe_no_fsync: bool = False      # test-only: replicas never fsync; power-loss must catch it
     # Raft log compaction threshold (entries). Small, so that within a run replicas take and
     # reload snapshots and lagging or wiped members are caught up by snapshot transfer, not
     # only by log replay. None: the server's default (which a short run never reaches).
@@ -269,6 +270,8 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         env["HAPLANE_UNSAFE_LOCAL_READS"] = "1"
     if opts.unsafe_forget_containers:
         env["HAPLANE_UNSAFE_FORGET_CONTAINERS"] = "1"
+    if opts.unsafe_no_fsync:
+        env["HAPLANE_UNSAFE_NO_FSYNC"] = "1"
     port = PORTS.take(opts.base_port, opts.replicas)
     agents = opts.agents if sc.workers else 0
     cluster = ChaosCluster(data_dir, replicas=opts.replicas, base_port=port, env=env, agents=agents,

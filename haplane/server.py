@@ -23,6 +23,7 @@ from haplane.control.nodes import Heartbeats
 from haplane.errors import AlreadyExists, Conflict, HaplaneError
 from haplane.store import commands
 from haplane.store.fsm import StateMachine
+from haplane.store.journal import JournalCorrupt
 from haplane.store.proposer import Proposer
 from haplane.store.raft import RaftNode, RaftTiming
 from haplane.store.store import Store
@@ -49,6 +50,7 @@ class ServerConfig:
     advertise_url: str | None = None
     tls: ServerTLS | None = None
     join: bool = False
+    fsync: bool = True
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -64,6 +66,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_server_arguments(p)
     p.add_argument("--join", action="store_true", help="a new member of a running cluster: with an empty "
                    "data dir, wait to be added (haplane cluster add-member) instead of campaigning")
+    p.add_argument("--unsafe-no-fsync", action="store_true",
+                   default=os.environ.get("HAPLANE_UNSAFE_NO_FSYNC") == "1",
+                   help="do not fsync the Raft journal and dumps (benchmarks only: a power loss of a majority "
+                   "then loses acknowledged writes; also HAPLANE_UNSAFE_NO_FSYNC=1)")
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -82,14 +88,18 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     peers = [p.strip() for p in args.peers.split(",") if p.strip() and p.strip() != args.raft]
     return ServerConfig(name=args.name, raft=args.raft, peers=peers, http=args.http, data_dir=args.data_dir,
                         secret=secret, auth=auth, advertise_url=args.advertise_url, timing=RaftTiming.from_env(),
-                        tls=server_tls_from_args(args), join=args.join)
+                        tls=server_tls_from_args(args), join=args.join, fsync=not args.unsafe_no_fsync)
 
 
 def main_server(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format=f"%(asctime)s {args.name} %(levelname)s %(name)s: %(message)s")
     cfg = config_from_args(args)
-    asyncio.run(serve(cfg))
+    try:
+        asyncio.run(serve(cfg))
+    except JournalCorrupt as exc:
+        print(f"haplane server: {exc}", file=sys.stderr, flush=True)
+        return 2
     return 0
 
 
@@ -114,7 +124,7 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
     # Built here, on the main thread (asyncio.run runs us there): pysyncobj's tick thread watches it.
     raft = RaftNode(self_addr=cfg.raft, peers=cfg.peers, data_dir=cfg.data_dir, secret=cfg.secret, fsm=fsm,
                     timing=cfg.timing, on_state_change=on_state_change, transport_class=transport_class(),
-                    join=cfg.join)
+                    join=cfg.join, fsync=cfg.fsync)
     proposer = Proposer(raft)
     unsafe = os.environ.get("HAPLANE_UNSAFE_LOCAL_READS") == "1"
     if unsafe:

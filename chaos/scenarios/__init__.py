@@ -54,7 +54,8 @@ SCENARIOS: dict[str, Scenario] = {}
 # Catalogue order: control plane (process faults from mild to harsh, then the network, then the long
 # one), then the workers.
 ORDER = ("kill-leader", "kill-follower", "kill-quorum-then-restore", "kill-all-then-restart", "pause-leader",
-         "pause-follower", "partition-leader", "partition-follower-then-heal", "partition-bridge", "member-wipe-and-replace", "slow-peer", "leader-churn",
+         "pause-follower", "partition-leader", "partition-follower-then-heal", "partition-bridge",
+         "member-wipe-and-replace", "slow-peer", "leader-churn", "power-loss", "torn-write",
          "kill-agent-only", "kill-worker", "partition-worker", "rolling-restart-during-rollout")
 
 
@@ -69,7 +70,7 @@ def scenario(name: str, summary: str, **kwargs: object) -> Callable[[Callable[[C
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every scenario, in catalogue order (importing the modules registers them)."""
-    from chaos.scenarios import network, process, workers  # noqa: F401
+    from chaos.scenarios import disk, network, process, workers  # noqa: F401
 
     rank = {name: i for i, name in enumerate(ORDER)}
     return dict(sorted(SCENARIOS.items(), key=lambda kv: rank.get(kv[0], len(rank))))

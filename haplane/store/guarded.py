@@ -21,14 +21,25 @@ until a pre-vote round has won (a leadership transfer's TimeoutNow is let throug
 asked for that election) and, after each tick, makes a leader that has not heard from a majority
 for ``check_quorum_window`` of its running time step down. Messages of the new types are
 handled here and never reach pysyncobj's handler.
+
+Durability (group commit): with a ``journal_factory`` the journal is a
+:class:`haplane.store.journal.DurableJournal`. Every ``next_node_idx`` a follower sends while
+handling an ``append_entries`` is held back; after each tick (its poll has handled every message
+that arrived) the journal is synced once — one fdatasync for all entries appended in that tick,
+the leader's own included — and only then are the held answers sent. So a follower counts toward
+a commit only for entries on its disk, and the leader, which counts itself at the start of the
+next tick, only for entries on its own: an acknowledged write is fsynced on a majority.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pysyncobj.syncobj as _syncobj_module
 from pysyncobj import SyncObj
 from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.syncobj import _RAFT_STATE
@@ -62,22 +73,70 @@ class _Election:
     failures: set[str] = field(default_factory=set)  # hooks whose failure was logged
 
 
+_JOURNAL_FACTORY_LOCK = threading.Lock()
+
+
+class _HoldAcks:
+    """The transport, as pysyncobj's append_entries handler sees it: answers are kept back."""
+
+    def __init__(self, real: Any, held: list[tuple[Any, Any]]) -> None:
+        self._real, self._held = real, held
+
+    def send(self, node: Any, message: Any) -> bool:
+        if isinstance(message, dict) and message.get("type") == "next_node_idx":
+            self._held.append((node, message))
+            return True
+        return self._real.send(node, message)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
 class GuardedSyncObj(SyncObj):
     """``lease`` (default: the minimum election timeout): how long after hearing from a leader a
     replica refuses pre-votes. ``check_quorum_window`` (default: the maximum election timeout):
     how long a leader may go without hearing from a majority. ``stall_cap`` (default: two
-    heartbeat periods): the most one tick may add to a peer's silence."""
+    heartbeat periods): the most one tick may add to a peer's silence. ``journal_factory``
+    (path -> journal with ``sync()`` and ``dirty``): the durable journal, instead of pysyncobj's."""
 
     def __init__(self, *args: Any, lease: float | None = None, check_quorum_window: float | None = None,
-                 stall_cap: float | None = None, **kwargs: Any) -> None:
+                 stall_cap: float | None = None, journal_factory: Callable[[str | None], Any] | None = None,
+                 **kwargs: Any) -> None:
         self._election = _Election(lease, check_quorum_window, stall_cap)
-        super().__init__(*args, **kwargs)
+        self._held_acks: list[tuple[Any, Any]] = []
+        self._durable = journal_factory is not None
+        if journal_factory is None:
+            super().__init__(*args, **kwargs)
+            return
+        # SyncObj.__init__ builds its journal with the module-level createJournal (0.3.17); put
+        # ours there for the length of this constructor only (it is built before the tick thread).
+        with _JOURNAL_FACTORY_LOCK:
+            original = _syncobj_module.createJournal
+            _syncobj_module.createJournal = journal_factory
+            try:
+                super().__init__(*args, **kwargs)
+            finally:
+                _syncobj_module.createJournal = original
+
+    @property
+    def journal(self) -> Any:
+        return self._SyncObj__raftLog
 
     # ------------------------------------------------------------------ the tick
     def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803 - pysyncobj's names
         self._guarded("pre-vote", self._hold_election_for_pre_vote)
         super()._onTick(timeToWait)
+        if self._durable:
+            self._sync_then_answer()  # never guarded: an ack must not leave before its fsync
         self._guarded("check-quorum", self._check_quorum)
+
+    def _sync_then_answer(self) -> None:
+        """Group commit: one sync for everything this tick appended, then the held answers."""
+        self._SyncObj__raftLog.sync()
+        held, self._held_acks = self._held_acks, []
+        transport = self._SyncObj__transport
+        for node, message in held:
+            transport.send(node, message)
 
     def _guarded(self, what: str, fn: Any) -> None:
         try:
@@ -171,9 +230,17 @@ class GuardedSyncObj(SyncObj):
             return
         if kind == "append_entries":
             self._guarded("append_entries", lambda: self._saw_append_entries(node, message))
-        if kind != "append_entries" or "prevLogIdx" in message:
+        if kind != "append_entries":
             return super()._SyncObj__onMessageReceived(node, message)  # type: ignore[misc]
-        return self._commit_guarded_append(node, message)
+        real = self._SyncObj__transport
+        if self._durable:
+            self._SyncObj__transport = _HoldAcks(real, self._held_acks)
+        try:
+            if "prevLogIdx" in message:
+                return super()._SyncObj__onMessageReceived(node, message)  # type: ignore[misc]
+            return self._commit_guarded_append(node, message)
+        finally:
+            self._SyncObj__transport = real
 
     def _saw_append_entries(self, node: Any, message: dict) -> None:
         e = self._election

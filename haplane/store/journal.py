@@ -54,8 +54,8 @@ class JournalCorrupt(Exception):
 
     def __init__(self, path: str, offset: int, why: str) -> None:
         self.path, self.offset, self.why = path, offset, why
-        super().__init__(f"{path} is corrupt at byte {offset} ({why}), with valid data after it: "
-                         f"refusing to start on damaged data. To recover, {ADVICE}.")
+        super().__init__(f"{path} is corrupt at byte {offset} ({why}): refusing to start on damaged "
+                         f"data. To recover, {ADVICE}.")
 
 
 def encode_record(command: bytes, idx: int, term: int) -> bytes:
@@ -205,7 +205,7 @@ class DurableJournal(Journal):
                 data = f.read()
         found = scan(data)
         if found.problem is not None and found.corrupt_middle:
-            raise JournalCorrupt(path, found.good_end, found.problem)
+            raise JournalCorrupt(path, found.good_end, f"{found.problem}, with valid records after it")
         self._entries = found.entries
         self._offsets = found.offsets
         self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -264,10 +264,10 @@ class DurableJournal(Journal):
         if self.fsync:
             self.stats.add(self._clock() - started)
         self._entries, self._offsets, self._end = list(keep), offsets, off
-        self._dirty = not self.fsync
-        if self.fsync:
-            self._synced = off
-            self._record_synced()
+        self._dirty = False
+        # A new file: all of it is on disk with fsync; nothing is known to be without.
+        self._synced = off if self.fsync else 0
+        self._record_synced()
 
     def __getitem__(self, item: Any) -> Any:
         return self._entries[item]
@@ -379,3 +379,63 @@ def read_meta(journal_path: str) -> dict[str, Any]:
         return {}
     with open(path, "rb") as f:
         return decode_meta(path, f.read())
+
+
+def durable_replace(tmp: str, path: str) -> None:
+    """fsync ``tmp``, rename it over ``path``, fsync the directory (pysyncobj's dumps)."""
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path)
+
+
+def check_dump(path: str) -> None:
+    """Refuse a dump that does not read back whole: gzip's CRC-32 and length cover every byte
+    (pysyncobj would log "failed to load full dump" and start on the journal alone)."""
+    if not os.path.exists(path):
+        return
+    import gzip
+
+    read = 0
+    try:
+        with gzip.open(path, "rb") as g:
+            while chunk := g.read(1 << 20):
+                read += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise JournalCorrupt(path, 0, f"the dump does not read back ({type(exc).__name__}: {exc}; "
+                             f"{read} bytes read)") from None
+
+
+def import_legacy(legacy_path: str, path: str, *, fsync: bool = True) -> int:
+    """Copy pysyncobj's FileJournal (and its .meta) into a new DurableJournal at ``path`` (an
+    upgrade); the old files are renamed ``*.migrated``. Returns the number of entries copied."""
+    from pysyncobj.journal import FileJournal
+
+    old = FileJournal(legacy_path)
+    try:
+        entries = [old[i] for i in range(len(old))]
+        term, vote, commit = old.getCurrentTerm(), old.getVotedForNodeId(), old.getRaftCommitIndex()
+    finally:
+        old._destroy()
+    tmp = path + ".import"
+    for stale in (tmp, tmp + META_SUFFIX, tmp + SYNCED_SUFFIX):
+        if os.path.exists(stale):
+            os.remove(stale)
+    new = DurableJournal(tmp, fsync=fsync)
+    for entry in entries:
+        new.add(*entry)
+    new.setRaftCommitIndex(commit)
+    new.setCurrentTerm(term, vote)
+    new._destroy()
+    os.replace(tmp + META_SUFFIX, path + META_SUFFIX)
+    os.replace(tmp + SYNCED_SUFFIX, path + SYNCED_SUFFIX)
+    os.replace(tmp, path)  # last: the journal's presence marks the import done
+    if fsync:
+        fsync_dir(path)
+    for old_name in (legacy_path, legacy_path + META_SUFFIX):
+        if os.path.exists(old_name):
+            os.replace(old_name, old_name + ".migrated")
+    return len(entries)

@@ -18,10 +18,14 @@ Rules this module keeps (DESIGN.md §4):
   helpers (add/remove, leadership transfer, joining quietly) are at the end; their caveats are
   in :mod:`haplane.api.membership`.
 
-Durability: pysyncobj writes its journal through a memory map and never fsyncs it. A write
-acknowledged to a client is in the page cache of a majority of replicas, so it survives any
-number of *process* crashes (SIGKILL included); it does not survive a simultaneous power loss
-of a majority of hosts.
+Durability: the journal is :class:`~haplane.store.journal.DurableJournal` (``raft.wal``:
+checksummed records, torn tails cut back, corruption before the tail refused), synced once per
+tick before any acknowledgement of its entries leaves (:mod:`haplane.store.guarded`): a write
+acknowledged to a client is fsynced on a majority, so it survives a power loss of every host.
+Dumps are fsynced before their rename and the directory after it; a dump that does not read
+back whole refuses the start. ``fsync=False`` (``--unsafe-no-fsync``) keeps pysyncobj's old
+promise only: any number of *process* crashes, not a power loss of a majority. A data dir of an
+older version (pysyncobj's ``raft.journal``) is imported on the first start.
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
+import pysyncobj.serializer
 from pysyncobj import FAIL_REASON, SyncObjConf, SyncObjConsumer, replicated
-from pysyncobj.journal import MetaStorer
 from pysyncobj.monotonic import monotonic as raft_clock
 
+from haplane.store import journal as wal
 from haplane.store.fsm import StateMachine
 from haplane.store.guarded import GuardedSyncObj
 from haplane.store.prevote import CAPABILITY, KEEPALIVE_TYPE
@@ -120,11 +125,25 @@ class RaftNode:
     def __init__(
         self, *, self_addr: str, peers: list[str], data_dir: str, secret: str, fsm: StateMachine,
         timing: RaftTiming = RaftTiming(), transport_class: type = RaftTransport,
-        on_state_change: Callable[[str, str], None] | None = None, join: bool = False,
+        on_state_change: Callable[[str, str], None] | None = None, join: bool = False, fsync: bool = True,
     ) -> None:
+        """Raises :class:`haplane.store.journal.JournalCorrupt` for a damaged journal, meta or dump."""
         if not secret:
             raise ValueError("a cluster secret is required: Raft traffic is never sent unauthenticated")
         os.makedirs(data_dir, exist_ok=True)
+        self.fsync = fsync
+        journal_path = os.path.join(data_dir, "raft.wal")
+        legacy = os.path.join(data_dir, "raft.journal")
+        if os.path.exists(legacy) and not os.path.exists(journal_path):
+            n = wal.import_legacy(legacy, journal_path, fsync=fsync)
+            log.info("imported %d entries of pysyncobj's journal %s into %s", n, legacy, journal_path)
+        wal.check_dump(os.path.join(data_dir, "raft.dump"))
+        # pysyncobj renames its dumps into place (forked child, and snapshots received): fsync
+        # first, and the directory after. One RaftNode per process.
+        pysyncobj.serializer.atomicReplace = wal.durable_replace if fsync else os.rename
+        if not fsync:
+            log.warning("--unsafe-no-fsync: the journal and dumps are NOT fsynced; acknowledged writes "
+                        "survive process crashes but NOT a power loss of a majority (benchmarks only)")
         self.self_addr = self_addr
         self.fsm = fsm
         self._consumer = _StoreConsumer(fsm)
@@ -135,7 +154,7 @@ class RaftNode:
 
         conf = SyncObjConf(
             password=secret,
-            journalFile=os.path.join(data_dir, "raft.journal"),
+            journalFile=journal_path,
             fullDumpFile=os.path.join(data_dir, "raft.dump"),
             useFork=True,
             appendEntriesUseBatch=False,  # send at once: latency comes from not waiting for a timer
@@ -158,12 +177,13 @@ class RaftNode:
         peers = [p for p in peers if p != self_addr]
         self._tick_tasks: deque[Callable[[], None]] = deque()
         # Only a replica that has never seen a term joins quietly: after a restart it is a member.
-        self._joining = join and MetaStorer(conf.journalFile + ".meta").getMeta().get("currentTerm", 0) == 0
+        self._joining = join and wal.read_meta(journal_path).get("currentTerm", 0) == 0
         self._timing = timing
         self._keepalive_every = min(0.5, conf.connectionTimeout / 4)
         self._next_keepalive = 0.0
         self._sync = GuardedSyncObj(self_addr, peers, conf, consumers=[self._consumer], transportClass=transport_class,
-                                    lease=timing.election_min, check_quorum_window=timing.leader_fallback)
+                                    lease=timing.election_min, check_quorum_window=timing.leader_fallback,
+                                    journal_factory=lambda path: wal.DurableJournal(path, fsync=fsync))
         self._sync.addOnTickCallback(self._on_tick)
         if self._joining:
             # A joining replica must not campaign before the cluster has added it: its rising
@@ -219,7 +239,17 @@ class RaftNode:
             "hasQuorum": s.get("has_quorum"),
             "logLength": s.get("log_len"),
             "peersConnected": peers,
+            "journal": self.journal_stats(),
         }
+
+    def journal_stats(self) -> dict[str, Any]:
+        """fsync on or off, how many syncs and their cost so far, the synced length."""
+        j = self._sync.journal
+        st = getattr(j, "stats", None)
+        return {"fsync": self.fsync, "syncs": st.count if st else 0,
+                "syncSeconds": round(st.total, 4) if st else 0.0,
+                "worstSyncMs": round(st.worst * 1000, 2) if st else 0.0,
+                "syncedLength": getattr(j, "synced_length", None)}
 
     def force_compaction(self) -> None:
         self._sync.forceLogCompaction()

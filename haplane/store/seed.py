@@ -6,7 +6,7 @@ normal start-up path (``SyncObj.__init__`` reads the journal, the first tick run
 ``__loadDumpFile``), and every later mechanism (new members receiving the dump, restarts,
 compactions) works as for any other state:
 
-* ``raft.journal`` (a ``FileJournal``, written with pysyncobj's class): two no-op entries at
+* ``raft.wal`` (a :class:`~haplane.store.journal.DurableJournal`): two no-op entries at
   ``SEED_INDEX - 1`` and ``SEED_INDEX``, and its ``.meta`` with ``currentTerm`` and the commit
   index. ``__loadDumpFile`` keeps a journal whose first two entries equal the dump's.
 * ``raft.dump`` (written with pysyncobj's ``Serializer``): gzip(pickle((data, last, prev,
@@ -34,12 +34,14 @@ import os
 from typing import Any
 
 from pysyncobj.config import SERIALIZER_STATE
-from pysyncobj.journal import createJournal
 from pysyncobj.node import TCPNode
 from pysyncobj.serializer import Serializer
 from pysyncobj.syncobj import _COMMAND_TYPE
 
-JOURNAL = "raft.journal"  # the names RaftNode gives pysyncobj (haplane/store/raft.py)
+from haplane.store.journal import DurableJournal
+
+JOURNAL = "raft.wal"  # the names RaftNode gives pysyncobj (haplane/store/raft.py)
+LEGACY_JOURNAL = "raft.journal"  # pysyncobj's own FileJournal, before the durable journal
 DUMP = "raft.dump"
 SEED_INDEX = 3
 _NO_OP = bytes([_COMMAND_TYPE.NO_OP])
@@ -53,7 +55,8 @@ class SeedError(Exception):
 
 def has_raft_state(data_dir: str) -> bool:
     """Does ``data_dir`` already hold a journal or a dump?"""
-    return any(os.path.exists(os.path.join(data_dir, n)) for n in (JOURNAL, JOURNAL + ".meta", DUMP))
+    names = (JOURNAL, JOURNAL + ".meta", LEGACY_JOURNAL, LEGACY_JOURNAL + ".meta", DUMP)
+    return any(os.path.exists(os.path.join(data_dir, n)) for n in names)
 
 
 def seed(data_dir: str, state: dict[str, Any], self_addr: str, peers: list[str], *, term: int) -> None:
@@ -72,15 +75,14 @@ def seed(data_dir: str, state: dict[str, Any], self_addr: str, peers: list[str],
     term = max(0, int(term))
     prev, last = (_NO_OP, SEED_INDEX - 1, term), (_NO_OP, SEED_INDEX, term)
 
-    journal = createJournal(os.path.join(data_dir, JOURNAL))
+    journal = DurableJournal(os.path.join(data_dir, JOURNAL))
     try:
         journal.add(*prev)
         journal.add(*last)
         journal.setRaftCommitIndex(SEED_INDEX)
         journal.setCurrentTerm(term, None)  # stores the meta (commit index included) at once
-        journal.flush()
     finally:
-        journal._destroy()
+        journal._destroy()  # syncs
 
     cluster = {TCPNode(a) for a in {self_addr, *peers}}
     serializer = Serializer(os.path.join(data_dir, DUMP), 2 ** 16, False, None, None, None)

@@ -112,6 +112,7 @@ def test_an_empty_or_missing_file_is_an_empty_journal(tmp_path) -> None:  # noqa
     pytest.param(True, ["add", "add", "sync", "cut1"], lambda end: offset_of(1), id="truncation-lowers-it"),
     pytest.param(True, ["add", "add", "add", "compact1"], lambda end: end, id="compaction-is-synced"),
     pytest.param(False, ["add", "add", "sync"], lambda end: len(MAGIC), id="unsafe-no-fsync-never-advances"),
+    pytest.param(False, ["add", "add", "compact1"], lambda end: 0, id="unsafe-compaction-is-a-new-unsynced-file"),
 ])
 def test_the_synced_length_record(tmp_path, fsync: bool, steps: list[str], expected) -> None:  # noqa: ANN001
     path = str(tmp_path / "raft.wal")
