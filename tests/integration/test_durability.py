@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
 
 import pytest
 
+from chaos.disk import corrupt_record, tear_last_record
 from haplane.store import commands
 from haplane.store.fsm import StateMachine
-from haplane.store.journal import read_synced_length, scan
+from haplane.store.journal import DurableJournal, read_synced_length, scan
 from haplane.store.raft import RaftNode, RaftTiming
 
 SECRET = "durability-test-secret-0123"
@@ -97,3 +100,64 @@ def test_an_acknowledged_entry_is_fsynced_on_a_majority(tmp_path, fsync: bool) -
         assert problems == []
     else:
         assert len(problems) == acked, "without fsync the synced length must never cover an acknowledged entry"
+
+
+def server(tmp_path: Any, data_dir: str) -> subprocess.Popen:
+    raft, http = free_ports(2)
+    (tmp_path / "secret").write_text(SECRET)
+    (tmp_path / "tokens").write_text("admin-token-0123456789,admin,admin\n")
+    argv = [sys.executable, "-m", "haplane.server", "--name", "r1", "--raft", f"127.0.0.1:{raft}",
+            "--http", f"127.0.0.1:{http}", "--data-dir", data_dir,
+            "--cluster-secret-file", str(tmp_path / "secret"), "--tokens-file", str(tmp_path / "tokens")]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def journal_of(tmp_path: Any, entries: int) -> str:
+    data_dir = str(tmp_path / "data")
+    os.makedirs(data_dir)
+    j = DurableJournal(os.path.join(data_dir, "raft.wal"))
+    for i in range(1, entries + 1):
+        j.add(b"\x00", i, 1)
+    j.setCurrentTerm(1, None)
+    j._destroy()
+    return data_dir
+
+
+@pytest.mark.parametrize("damage, expect_exit, needles", [
+    pytest.param("corrupt-middle", 2, ["raft.wal is corrupt at byte", "haplane snapshot restore", "wipe"],
+                 id="corrupt-middle-refuses"),
+    pytest.param("bad-dump", 2, ["raft.dump is corrupt at byte 0", "does not read back"], id="bad-dump-refuses"),
+    pytest.param("tear", None, ["cut back to the last good entry"], id="torn-tail-repaired-and-serves"),
+])
+def test_a_damaged_data_dir_at_start(tmp_path, damage: str, expect_exit: int | None,  # noqa: ANN001
+                                     needles: list[str]) -> None:
+    data_dir = journal_of(tmp_path, 6)
+    wal_path = os.path.join(data_dir, "raft.wal")
+    if damage == "tear":
+        tear_last_record(wal_path)
+    elif damage == "corrupt-middle":
+        corrupt_record(wal_path, "middle")
+    else:
+        with open(os.path.join(data_dir, "raft.dump"), "wb") as f:
+            f.write(b"\x1f\x8b\x08\x00garbage")
+    proc = server(tmp_path, data_dir)
+    try:
+        out = ""
+        if expect_exit is not None:
+            out, _ = proc.communicate(timeout=60)
+            assert proc.returncode == expect_exit
+        else:
+            deadline = time.monotonic() + 60
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                out += line
+                if "serving HTTP" in line or time.monotonic() > deadline:
+                    break
+            assert proc.poll() is None, out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+    for needle in needles:
+        assert needle in out, out
+    assert "Traceback" not in out
