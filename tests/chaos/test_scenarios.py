@@ -112,3 +112,22 @@ async def test_harness_catches_an_agent_that_adopts_nothing(tmp_path) -> None:  
     assert any("runs 2 times" in d for d in verdicts["single-running-pod"].details), explain(r, report)
     # The control plane is not what broke.
     assert verdicts["linearizable"].ok is True and verdicts["no-lost-writes"].ok is True, explain(r, report)
+
+
+@pytest.mark.parametrize("unsafe", [pytest.param(True, id="unsafe-no-fsync-loses-writes"),
+                                    pytest.param(False, id="fsync-loses-none")])
+async def test_power_loss_bites_without_fsync_and_finds_nothing_with_it(tmp_path, unsafe: bool) -> None:  # noqa: ANN001
+    """power-loss cuts every journal back to what it had fsynced: with --unsafe-no-fsync that is
+    (almost) nothing, and acknowledged writes must be reported lost; with fsync, none."""
+    opts = RunOptions(work_dir=str(tmp_path / "data"), base_port=BASE_PORT, unsafe_no_fsync=unsafe)
+    r = await run_scenario(all_scenarios()["power-loss"], opts, progress=print)
+    verdicts = {v.name: v for v in r.verdicts}
+    report = str(tmp_path / "report")
+    write_report(report, [r], {"test": f"power-loss unsafe={unsafe}"})
+    assert "scenario-ran" not in verdicts, explain(r, report)
+    assert sum(r.figures.get("unsynced_bytes_lost", [])) > 0 or not unsafe, "the nemesis cut nothing"
+    durability = {n: verdicts[n].ok for n in ("no-lost-writes", "creates-durable")}
+    if unsafe:
+        assert False in durability.values(), explain(r, report)
+    else:
+        assert r.ok, explain(r, report)
