@@ -171,3 +171,24 @@ def test_term_vote_and_commit_index_are_kept_checksummed(tmp_path) -> None:  # n
         f.write(raw.replace(b"42", b"43"))
     with pytest.raises(JournalCorrupt, match="metadata"):
         DurableJournal(path)
+
+
+def test_an_older_data_dir_is_imported_once(tmp_path) -> None:  # noqa: ANN001
+    """pysyncobj's own FileJournal (before the durable journal) becomes raft.wal on first start."""
+    from pysyncobj.journal import FileJournal
+
+    from haplane.store.journal import import_legacy
+
+    legacy, path = str(tmp_path / "raft.journal"), str(tmp_path / "raft.wal")
+    old = FileJournal(legacy)
+    for e in ENTRIES:
+        old.add(*e)
+    old.setRaftCommitIndex(4)
+    old.setCurrentTerm(3, "127.0.0.1:9")
+    old._destroy()
+    assert import_legacy(legacy, path) == len(ENTRIES)
+    j = DurableJournal(path)
+    assert list(j[:]) == ENTRIES
+    assert (j.getCurrentTerm(), j.getVotedForNodeId(), j.getRaftCommitIndex()) == (3, "127.0.0.1:9", 4)
+    assert not os.path.exists(legacy) and os.path.exists(legacy + ".migrated")
+    assert read_synced_length(path) == os.path.getsize(path)
