@@ -9,7 +9,8 @@ SYN-SENT the next retry is 16 s away, then 32 s). And pysyncobj never gives up o
 that is still connecting — ``send`` skips it, and ``TcpConnection`` checks its timeout only on
 a socket event or a send — so a peer waited for the kernel's next retry long *after* the
 replica was accepting again: 11-14 s after a 30 s pause, more after longer ones. Meanwhile the resumed replica, hearing no leader, campaigned
-through the peers it could reach and deposed a healthy leader (pysyncobj has no pre-vote):
+through the peers it could reach and deposed a healthy leader (pysyncobj has no pre-vote; ours is
+in haplane/store/prevote.py):
 tests/integration/test_controllers.py::test_paused_leader_cannot_land_decisions failed so.
 
 What filled the queue was our own keepalive, which made every peer redial every
