@@ -50,6 +50,7 @@ from node_agent.node import NodeConfig, NodeGroup, parse_labels, parse_taints
 from node_agent.podfeed import PodFeed
 from node_agent.podsync import EventRecorder, PodSync
 from node_agent.runtime.base import ContainerState, Runtime
+from node_agent.streams import StreamServer
 
 log = logging.getLogger("node_agent")
 
@@ -251,9 +252,17 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 return sync.runtime, state
         return None
 
+    def pod_lookup(ns: str, pod: str) -> tuple[Runtime, list[tuple[ContainerState, dict]]] | None:
+        for sync in syncs.values():
+            if (found := sync.find_pod(ns, pod)) is not None:
+                return sync.runtime, found
+        return None
+
     log_address = args.log_address or args.address
     log_tls = log_server_ssl(args.tls_cert, args.tls_key)
-    logs = LogServer(log_address, args.port, lookup, TokenChecker(endpoints, ssl=tls), ssl_context=log_tls)
+    checker = TokenChecker(endpoints, ssl=tls)
+    logs = LogServer(log_address, args.port, lookup, checker, ssl_context=log_tls,
+                     streams=StreamServer(lookup, pod_lookup, checker))
     port = await logs.start()
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=64))
     tasks: list[asyncio.Task] = []

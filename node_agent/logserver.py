@@ -38,7 +38,7 @@ Lookup = Callable[[str, str, str], tuple[Runtime, ContainerState] | None]
 
 
 class TokenChecker:
-    """Is this ``Authorization`` header accepted by the API? (cached positives)."""
+    """Is this ``Authorization`` header accepted by the API, and with which role? (cached positives)."""
 
     def __init__(self, endpoints: list[str], *, ttl: float = 60.0, ssl: ssl_mod.SSLContext | None = None,
                  timeout: float = 5.0) -> None:
@@ -46,30 +46,39 @@ class TokenChecker:
         self.ttl = ttl
         self.ssl = ssl
         self.timeout = timeout
-        self._ok: dict[str, float] = {}  # sha256(token) -> monotonic expiry
+        self._ok: dict[str, tuple[float, str]] = {}  # sha256(token) -> (monotonic expiry, role)
         self.checks = 0
 
-    async def check(self, header: str | None) -> None:
-        """Return if the header carries a token the API accepts; raise Unauthorized/Unavailable."""
+    async def check(self, header: str | None, *, admin: bool = False) -> str:
+        """The caller's role if the header carries a token the API accepts (and, with ``admin``,
+        one of role admin); raise Unauthorized/Forbidden/Unavailable otherwise."""
         if not header or not header.startswith("Bearer ") or not header[7:].strip():
             raise errors.Unauthorized("missing bearer token")
         token = header[7:].strip()
         digest = hashlib.sha256(token.encode()).hexdigest()
         now = time.monotonic()
-        if self._ok.get(digest, 0.0) > now:
-            return
+        expiry, role = self._ok.get(digest, (0.0, ""))
+        if expiry <= now:
+            role = await self._ask(token)
+            if len(self._ok) > 1000:
+                self._ok = {k: v for k, v in self._ok.items() if v[0] > now}
+            self._ok[digest] = (now + self.ttl, role)
+        if admin and role != "admin":
+            raise errors.Forbidden(f"role {role or 'unknown'} may not open streams into pods (exec, port-forward "
+                                   f"need role admin)")
+        return role
+
+    async def _ask(self, token: str) -> str:
         self.checks += 1
         async with Client(self.endpoints, token, ssl=self.ssl, timeout=self.timeout, max_attempts=3) as c:
             try:
-                await c.request("GET", "/cluster/self")
+                me = await c.request("GET", "/cluster/self")
             except (errors.Unauthorized, errors.Forbidden) as exc:
                 raise errors.Unauthorized(f"the API refused the token: {exc.message}") from None
             except errors.HaplaneError as exc:
                 raise errors.Unavailable(f"cannot check the token with the API: {exc.message}",
                                          retry_after=2.0) from None
-        if len(self._ok) > 1000:
-            self._ok = {k: v for k, v in self._ok.items() if v > now}
-        self._ok[digest] = now + self.ttl
+        return str(((me or {}).get("user") or {}).get("role") or "")
 
 
 def _status(exc: errors.HaplaneError) -> web.Response:
@@ -94,19 +103,23 @@ def parse_tail(value: str | None) -> int | None:
 
 class LogServer:
     def __init__(self, address: str, port: int, lookup: Lookup, checker: TokenChecker, *,
-                 fallback_port: bool = True, ssl_context: ssl_mod.SSLContext | None = None) -> None:
+                 fallback_port: bool = True, ssl_context: ssl_mod.SSLContext | None = None,
+                 streams: Any = None) -> None:
         self.address = address
         self.ssl_context = ssl_context
         self.port = port
         self.lookup = lookup
         self.checker = checker
         self.fallback_port = fallback_port
+        self.streams = streams  # node_agent.streams.StreamServer: exec and port-forward beside the logs
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/logs/{ns}/{pod}/{container}", self._logs)
+        if self.streams is not None:
+            self.streams.add_routes(app)
         return app
 
     async def start(self) -> int:

@@ -646,6 +646,22 @@ class PodSync:
         return None
 
 
+    def find_pod(self, namespace: str, name: str) -> list[tuple[ContainerState, dict]] | None:
+        """The pod's containers as observed, each with its spec (the newest instance of each
+        name); None if the pod is not on this node."""
+        for pod in [*self.pods.values(), *self.terminating.values()]:
+            meta = pod.get("metadata") or {}
+            if meta.get("name") == name and (meta.get("namespace") or "default") == namespace:
+                uid = uid_of(pod)
+                out = []
+                for spec in (pod.get("spec") or {}).get("containers") or []:
+                    states = [s for s in self.observed if s.pod_uid == uid and s.container == spec.get("name")]
+                    if states:
+                        out.append((max(states, key=lambda s: (s.running, s.started_at or 0.0)), spec))
+                return out
+        return None
+
+
 def _reported_ready(pod: dict, container: str, cid: str) -> bool:
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         if cs.get("name") == container and cs.get("containerID") == cid:

@@ -20,6 +20,7 @@ from haplane.errors import Forbidden, Unauthorized
 ROLES = ("admin", "node", "viewer")
 READ_METHODS = frozenset({"GET", "HEAD"})
 # (kind, subresource) pairs a node may write; "" = the object itself.
+CONNECT_SUBRESOURCES = frozenset({("Pod", "exec"), ("Pod", "attach"), ("Pod", "portforward")})
 NODE_WRITES = frozenset({("Node", ""), ("Node", "status"), ("Pod", "status"), ("Event", "")})
 
 
@@ -70,8 +71,14 @@ class TokenAuth:
 
 
 def authorize(user: User, method: str, kind: str | None, sub: str = "") -> None:
-    """Raise Forbidden unless ``user`` may do ``method`` on ``kind``/``sub`` (None: a non-resource path)."""
-    if user.role == "admin" or method in READ_METHODS:
+    """Raise Forbidden unless ``user`` may do ``method`` on ``kind``/``sub`` (None: a non-resource path).
+    A stream into a pod (exec, attach, port-forward) is Kubernetes' ``create`` on that subresource,
+    whatever the HTTP method of its upgrade: admin only."""
+    if user.role == "admin":
+        return
+    if kind is not None and (kind, sub) in CONNECT_SUBRESOURCES:
+        raise Forbidden(f'User "{user.name}" (role {user.role}) cannot create resource "pods/{sub}"')
+    if method in READ_METHODS:
         return
     if user.role == "node" and kind is not None and (kind, sub) in NODE_WRITES:
         return

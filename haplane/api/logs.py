@@ -48,24 +48,42 @@ def agent_endpoint(node: dict, *, https_only: bool = False) -> str:
     return f"{scheme}://{host}:{port}"
 
 
+async def locate(store: Store, ref: Ref, container: str | None, *,
+                 pod_only: bool = False) -> tuple[dict, str, dict]:
+    """(pod, container name, node) for a stream into one container of the pod, with the API
+    server's errors: the container defaults to the only one, must exist, and the pod must be
+    bound to a node that exists. ``pod_only``: a stream into the pod (port-forward), no
+    container ("" is returned)."""
+    assert ref.name is not None and ref.ns is not None
+    try:
+        pod = await store.get("Pod", ref.ns, ref.name, stale=True)
+    except NotFound:
+        raise NotFound(f'pods "{ref.name}" not found') from None
+    containers = [c["name"] for c in pod["spec"]["containers"]]
+    if pod_only:
+        container = ""
+    elif not container:
+        if len(containers) != 1:
+            raise BadRequest(f"a container name must be specified for pod {ref.name}, "
+                             f"choose one of: [{' '.join(containers)}]")
+        container = containers[0]
+    if not pod_only and container not in containers:
+        raise BadRequest(f"container {container} is not valid for pod {ref.name}")
+    node_name = pod["spec"].get("nodeName")
+    if not node_name:
+        raise BadRequest(f"pod {ref.name} does not have a host assigned")
+    node = store.fsm.get("Node", "", node_name)
+    if node is None:
+        raise NotFound(f'node "{node_name}" of pod "{ref.name}" not found')
+    return pod, container, node
+
+
 async def pod_logs(request: web.Request, store: Store, ref: Ref,
                    tls: ssl.SSLContext | None = None) -> web.StreamResponse:
     """Proxy the pod's log from its node's agent. ``tls``: this replica serves HTTPS, and this
     context (its peer CA) verifies agents, which must serve HTTPS too."""
-    assert ref.name is not None and ref.ns is not None
-    pod = await store.get("Pod", ref.ns, ref.name, stale=True)
-    containers = [c["name"] for c in pod["spec"]["containers"]]
-    container = request.query.get("container") or (containers[0] if len(containers) == 1 else None)
-    if container is None:
-        raise BadRequest(f"a container name must be specified for pod {ref.name}, choose one of: {containers}")
-    if container not in containers:
-        raise BadRequest(f"container {container} is not valid for pod {ref.name}")
-    node_name = pod["spec"].get("nodeName")
-    if not node_name:
-        raise BadRequest(f'pod "{ref.name}" is not scheduled to a node yet')
-    node = store.fsm.get("Node", "", node_name)
-    if node is None:
-        raise NotFound(f'node "{node_name}" of pod "{ref.name}" not found')
+    pod, container, node = await locate(store, ref, request.query.get("container"))
+    node_name = node["metadata"]["name"]
     params = {k: request.query[k] for k in ("tailLines", "follow") if k in request.query}
     follow = params.get("follow") in ("1", "true")
     url = f"{agent_endpoint(node, https_only=tls is not None)}/logs/{ref.ns}/{ref.name}/{container}"

@@ -34,6 +34,7 @@ from haplane.api.mutations import (
     scale_of,
     stamp_new,
 )
+from haplane.api.streams import STREAM_SUBRESOURCES, pod_stream
 from haplane.errors import BadRequest, Conflict, Gone, HaplaneError, MethodNotAllowed, NotFound
 from haplane.model import registry
 from haplane.model.registry import KindInfo
@@ -41,7 +42,7 @@ from haplane.model.selectors import parse_field_selector, parse_label_selector
 from haplane.store import commands
 from haplane.store.store import Store
 
-SUBRESOURCES = frozenset({"", "status", "scale", "log"})
+SUBRESOURCES = frozenset({"", "status", "scale", "log", *STREAM_SUBRESOURCES})
 BOOKMARK_EVERY = 5.0
 PATCH_RETRIES = 8
 MAX_WATCH_SECONDS = 3600
@@ -73,7 +74,7 @@ def parse_path(prefix: str, tail: str) -> Ref:
 
 def _ref(info: KindInfo, ns: str | None, name: str | None, sub: str) -> Ref:
     if sub not in SUBRESOURCES or (sub == "status" and not info.has_status) or \
-            (sub == "scale" and info.kind != "Deployment") or (sub == "log" and info.kind != "Pod"):
+            (sub == "scale" and info.kind != "Deployment") or (sub in ("log", *STREAM_SUBRESOURCES) and info.kind != "Pod"):
         raise NotFound(f"{info.plural} have no subresource {sub!r}")
     return Ref(info, ns, name, sub)
 
@@ -119,6 +120,8 @@ class ResourceAPI:
         else:
             if method == "GET" and ref.sub == "log":
                 return await pod_logs(request, self.store, ref, self.agent_tls)
+            if method in ("GET", "POST") and ref.sub in STREAM_SUBRESOURCES:
+                return await pod_stream(request, self.store, ref, self.agent_tls)
             if method == "GET":
                 return await self.get(request, ref)
             if method == "PUT" and ref.sub != "log":

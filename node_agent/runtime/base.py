@@ -99,6 +99,33 @@ class Runtime(Protocol):
 
     def logs(self, cid: str, tail: int | None = None, follow: bool = False) -> AsyncIterator[bytes]: ...
 
+    async def exec_session(self, cid: str, argv: list[str], *, stdin: bool, stdout: bool, stderr: bool,
+                           tty: bool) -> ExecSession:
+        """Start ``argv`` in the running container, its streams attached (``kubectl exec``).
+        Raises LookupError if the container is gone, RuntimeStartError if the command cannot run."""
+
+    async def open_port(self, cid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A TCP connection to ``port`` of the container, as the pod itself sees it
+        (``kubectl port-forward``). Raises OSError (refused, unreachable) or LookupError."""
+
+
+class ExecSession(Protocol):
+    """One command started by ``Runtime.exec_session``. ``output`` yields ``(1, bytes)`` for
+    stdout and ``(2, bytes)`` for stderr until both are closed; ``wait`` returns the exit
+    status; ``kill`` ends the command (and everything it started) at once. Idempotent closes."""
+
+    def output(self) -> AsyncIterator[tuple[int, bytes]]: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def resize(self, width: int, height: int) -> None: ...
+
+    async def wait(self) -> int: ...
+
+    async def kill(self) -> None: ...
+
 
 # --- labels --------------------------------------------------------------------------------
 

@@ -19,10 +19,15 @@ offline-first system falls back to a local copy when the pull fails (logged).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import functools
 import logging
 import math
+import os
 import re
+import signal
+import socket
 import threading
 import time
 import uuid
@@ -355,6 +360,43 @@ class DockerRuntime:
         finally:
             await loop.run_in_executor(None, stream.close)
 
+    async def exec_session(self, cid: str, argv: list[str], *, stdin: bool, stdout: bool, stderr: bool,
+                           tty: bool) -> DockerExec:
+        """``docker exec`` through the low-level API: created and started (hijacked) on the call
+        pool, then streamed on the event loop over the engine's socket."""
+        api = await self._api()
+        try:
+            ex = await self._call(api.exec_create, cid, argv, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty)
+        except docker.errors.NotFound:
+            raise LookupError(f"no container {cid}") from None
+        except docker.errors.APIError as e:
+            if e.status_code == 409:  # "container ... is not running"
+                raise LookupError(str(getattr(e, "explanation", None) or e)) from None
+            raise
+        exec_id = ex["Id"]
+        hijacked = await self._call(api.exec_start, exec_id, tty=tty, socket=True)
+        sock, leftover = _raw_socket(hijacked)
+        return DockerExec(self, exec_id, sock, leftover, tty=tty)
+
+    async def open_port(self, cid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """Connect to 127.0.0.1:``port`` inside the container's network namespace (a socket made
+        in that namespace on a short-lived thread), never to the container's bridge address."""
+        api = await self._api()
+        try:
+            attrs = await self._call(api.inspect_container, cid)
+        except docker.errors.NotFound:
+            raise LookupError(f"no container {cid}") from None
+        pid = int((attrs.get("State") or {}).get("Pid") or 0)
+        if not pid:
+            raise LookupError(f"container {cid} is not running")
+        sock = await _socket_in_netns(pid)
+        try:
+            await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        except BaseException:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
+
     # --- decoding --------------------------------------------------------------------------
 
     def _state(self, attrs: dict[str, Any]) -> ContainerState:
@@ -396,3 +438,149 @@ class DockerRuntime:
             reason=reason,
             message=message,
         )
+
+
+# --- exec ----------------------------------------------------------------------------------
+
+
+def demux(buf: bytearray) -> list[tuple[int, bytes]]:
+    """Take the complete frames of Docker's multiplexed exec/attach stream out of ``buf``:
+    ``[stream, 0, 0, 0, size (4 bytes, big endian)]`` then ``size`` bytes; stream 1 is
+    stdout, 2 stderr. An incomplete frame stays in ``buf`` (pure)."""
+    out = []
+    while len(buf) >= 8:
+        size = int.from_bytes(buf[4:8], "big")
+        if len(buf) < 8 + size:
+            break
+        channel = buf[0] if buf[0] in (1, 2) else 1
+        out.append((channel, bytes(buf[8:8 + size])))
+        del buf[:8 + size]
+    return out
+
+
+def _raw_socket(hijacked: Any) -> tuple[socket.socket, bytes]:
+    """The socket under the SDK's hijacked response, and any bytes its HTTP reader had
+    already buffered past the headers (they belong to the stream)."""
+    sock = getattr(hijacked, "_sock", hijacked)
+    leftover = b""
+    response = getattr(hijacked, "_response", None)
+    sock.setblocking(False)
+    fp = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
+    if fp is not None:
+        try:
+            leftover = fp.read1(1 << 20) or b""
+        except (BlockingIOError, OSError, ValueError):
+            leftover = b""
+    return sock, leftover
+
+
+class DockerExec:
+    """One ``docker exec`` with its streams on the engine socket (use from one event loop)."""
+
+    def __init__(self, runtime: DockerRuntime, exec_id: str, sock: socket.socket, leftover: bytes, *,
+                 tty: bool) -> None:
+        self._rt = runtime
+        self.exec_id = exec_id
+        self._sock = sock
+        self._leftover = leftover
+        self._tty = tty
+        self._stdin_closed = False
+        self._code: int | None = None
+
+    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        loop = asyncio.get_running_loop()
+        buf = bytearray(self._leftover)
+        self._leftover = b""
+        while True:
+            if self._tty and buf:
+                yield 1, bytes(buf)
+                buf.clear()
+            for item in ([] if self._tty else demux(buf)):
+                yield item
+            try:
+                chunk = await loop.sock_recv(self._sock, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            buf += chunk
+
+    async def write(self, data: bytes) -> None:
+        if self._stdin_closed or not data:
+            return
+        try:
+            await asyncio.get_running_loop().sock_sendall(self._sock, data)
+        except OSError:
+            self._stdin_closed = True
+
+    async def close_stdin(self) -> None:
+        if not self._stdin_closed:
+            self._stdin_closed = True
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_WR)  # the engine closes the command's stdin
+
+    async def resize(self, width: int, height: int) -> None:
+        api = await self._rt._api()
+        with contextlib.suppress(docker.errors.APIError, TimeoutError):
+            await self._rt._call(api.exec_resize, self.exec_id, height=height, width=width)
+
+    async def wait(self) -> int:
+        if self._code is None:
+            api = await self._rt._api()
+            deadline = time.monotonic() + self._rt.call_timeout
+            while (info := await self._rt._call(api.exec_inspect, self.exec_id)).get("Running") and \
+                    time.monotonic() < deadline:
+                await asyncio.sleep(0.02)  # the engine records the exit just after the stream ends
+            code = info.get("ExitCode")
+            self._code = 126 if code is None else int(code)
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        return self._code
+
+    async def kill(self) -> None:
+        """SIGKILL the command by its host pid (the engine has no call for that), then reap."""
+        api = await self._rt._api()
+        with contextlib.suppress(docker.errors.APIError, TimeoutError):
+            info = await self._rt._call(api.exec_inspect, self.exec_id)
+            if info.get("Running") and info.get("Pid"):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(info["Pid"]), signal.SIGKILL)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+        with contextlib.suppress(docker.errors.APIError, TimeoutError):
+            await self.wait()
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+async def _socket_in_netns(pid: int) -> socket.socket:
+    """A TCP socket created inside the network namespace of ``pid``. A thread may switch its
+    own network namespace (setns); the socket keeps the namespace it was made in, and the
+    thread ends right after, so no other code ever runs in that namespace."""
+    result: list[socket.socket | BaseException] = []
+
+    def make() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+            try:
+                if libc.setns(fd, _CLONE_NEWNET) != 0:
+                    err = ctypes.get_errno()
+                    raise OSError(err, f"setns into the network namespace of pid {pid}: {os.strerror(err)}")
+            finally:
+                os.close(fd)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            result.append(s)
+        except BaseException as e:  # handed to the caller
+            result.append(e)
+
+    t = threading.Thread(target=make, name=f"netns-{pid}", daemon=True)
+    t.start()
+    await asyncio.to_thread(t.join, 10)
+    if not result:
+        raise TimeoutError(f"entering the network namespace of pid {pid} timed out")
+    if isinstance(result[0], BaseException):
+        raise result[0]
+    return result[0]

@@ -52,6 +52,7 @@ from node_agent.runtime.base import (
     pick_free_port,
     run_argv,
 )
+from node_agent.runtime.hostexec import HostExec
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _POLL = 0.05
@@ -286,6 +287,28 @@ class ProcessRuntime:
         if rec is None:
             raise LookupError(f"no container {cid}")
         return await run_argv(argv, timeout, cwd=rec["cwd"], env=rec["env"])
+
+    async def exec_session(self, cid: str, argv: list[str], *, stdin: bool, stdout: bool, stderr: bool,
+                           tty: bool) -> HostExec:
+        """``argv`` on the host with the container's env and cwd, its streams attached."""
+        rec = self._load(cid)
+        if rec is None or not self._leader_alive(rec):
+            raise LookupError(f"container {cid} is not running")
+        env = rec["env"]
+        if _which(argv[0], env.get("PATH", _DEFAULT_PATH), Path(rec["cwd"])) is None:
+            raise RuntimeStartError("CommandNotFound", f'exec: "{argv[0]}": executable file not found in $PATH')
+        return await HostExec.start(argv, cwd=rec["cwd"], env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                                    tty=tty)
+
+    async def open_port(self, cid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A process shares the host's network: a declared port is where the runtime published it
+        (``PORT_<containerPort>`` on the node address); any other port is the node address's."""
+        rec = self._load(cid)
+        if rec is None:
+            raise LookupError(f"no container {cid}")
+        host = rec["env"].get("HOST_IP") or "127.0.0.1"
+        target = int((rec.get("host_ports") or {}).get(str(port)) or port)
+        return await asyncio.open_connection(host, target)
 
     async def logs(self, cid: str, tail: int | None = None, follow: bool = False) -> AsyncIterator[bytes]:
         """The container's output; with ``follow``, keeps yielding until the process has ended
