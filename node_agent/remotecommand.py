@@ -113,7 +113,7 @@ def exit_status(code: int, command: tuple[str, ...] = ()) -> dict[str, Any]:
     if code == 0:
         return {"metadata": {}, "status": "Success"}
     return {"metadata": {}, "status": "Failure",
-            "message": f"command terminated with non-zero exit code: error executing command [{" ".join(command)}], "
+            "message": f"command terminated with non-zero exit code: error executing command [{' '.join(command)}], "
                        f"exit code {code}",
             "reason": "NonZeroExitCode",
             "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
