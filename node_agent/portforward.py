@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -177,7 +178,7 @@ class PortForwardSession:
             try:
                 reader, writer = await asyncio.wait_for(self._connect(req.port), self._connect_timeout)
             except (OSError, LookupError, TimeoutError) as exc:
-                message = f"error forwarding port {req.port} to pod: {_reason(exc)}".encode()
+                message = f"error forwarding port {req.port} to pod: connect: {_reason(exc)}".encode()
                 await self.send(spdy.Data(req.data_id, b"", fin=True))
                 return
             try:
@@ -236,6 +237,6 @@ class PortForwardSession:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "connection timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()
     return str(exc) or type(exc).__name__

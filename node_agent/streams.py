@@ -92,7 +92,7 @@ class StreamServer:
             except LookupError:
                 raise errors.BadRequest(f'container "{container}" in pod "{pod}" is not running') from None
             except RuntimeStartError as exc:
-                raise errors.HaplaneError(exc.message) from None
+                raise errors.HaplaneError(f"error executing command in container: {exc.message}") from None
         except errors.HaplaneError as exc:
             return await self._refuse(ws, exc)
         self.sessions += 1

@@ -51,52 +51,94 @@ def is_websocket_upgrade(request: web.Request) -> bool:
 
 
 async def pod_stream(request: web.Request, store: Store, ref: Ref, tls: ssl.SSLContext | None) -> web.StreamResponse:
-    """Serve ``exec`` or ``portforward`` (``ref.sub``) for kubectl by proxying to the agent."""
+    """Serve ``exec`` or ``portforward`` (``ref.sub``) for kubectl by proxying to the agent.
+
+    Errors and kubectl's fallback: a refused WebSocket upgrade makes kubectl retry with SPDY,
+    and it prints the error of that second attempt. So what the replica can check (the pod,
+    the container, the node) is checked for both attempts alike; what fails later in an exec
+    (the agent, the command) is reported after the upgrade on the error channel, as the
+    kubelet does; a port-forward, which starts nothing on the agent, dials it for either
+    attempt and answers the SPDY one with its error, or with "not supported"."""
     assert ref.name is not None and ref.ns is not None
-    if not is_websocket_upgrade(request):
-        raise BadRequest("Upgrade request required: haplane serves pods/exec and pods/portforward as WebSockets "
-                         "(kubectl 1.30 and later); the SPDY upgrade is not supported")
-    supported = EXEC_PROTOCOLS if ref.sub == "exec" else PORTFORWARD_PROTOCOLS
-    offered = offered_protocols(request.headers.get("Sec-WebSocket-Protocol"))
-    protocols = [p for p in supported if p in offered]
-    if not protocols:
-        raise BadRequest(f"{ref.sub} needs one of the WebSocket subprotocols {list(supported)}; "
-                         f"the client offered {offered}")
+    websocket = is_websocket_upgrade(request)
     if ref.sub == "exec":
         _, container, node = await locate(store, ref, request.query.get("container"))
         path = f"/exec/{quote(ref.ns)}/{quote(ref.name)}/{quote(container)}"
+        if not websocket:
+            raise BadRequest(UPGRADE_REQUIRED)
     else:
         _, _, node = await locate(store, ref, None, pod_only=True)
         path = f"/portforward/{quote(ref.ns)}/{quote(ref.name)}"
-    node_name = node["metadata"]["name"]
-    base = agent_endpoint(node, https_only=tls is not None)
-    url = ("wss" if base.startswith("https") else "ws") + base[base.index(":"):] + path
-    timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT, sock_connect=CONNECT_TIMEOUT)
-    headers = {"Authorization": request.headers.get("Authorization", "")}
-    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(ssl=tls or True)) as session:
+    supported = EXEC_PROTOCOLS if ref.sub == "exec" else PORTFORWARD_PROTOCOLS
+    offered = offered_protocols(request.headers.get("Sec-WebSocket-Protocol"))
+    protocols = [p for p in supported if p in offered] if websocket else list(supported)
+    if not protocols:
+        raise BadRequest(f"{ref.sub} needs one of the WebSocket subprotocols {list(supported)}; "
+                         f"the client offered {offered}")
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT,
+                                                                   sock_connect=CONNECT_TIMEOUT),
+                                     connector=aiohttp.TCPConnector(ssl=tls or True)) as session:
+        upstream: aiohttp.ClientWebSocketResponse | None = None
         try:
-            upstream = await asyncio.wait_for(
-                session.ws_connect(url, params=list(request.query.items()), protocols=protocols, headers=headers,
-                                   heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE, autoping=True),
-                CONNECT_TIMEOUT * 2)
-            first = await upstream.receive(timeout=READY_TIMEOUT)
-        except aiohttp.ClientSSLError as exc:
-            raise Unavailable(f'TLS with the agent of node "{node_name}" failed: {exc}', retry_after=10.0) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise Unavailable(f'the agent of node "{node_name}" did not answer: {exc.__class__.__name__}',
-                              retry_after=2.0) from None
+            upstream, status = await _dial(session, node, path, request, protocols, tls)
+        except HaplaneError as exc:
+            status = exc.to_status()
         try:
-            status = _ready_status(first)
             if status.get("status") != "Success":
+                if ref.sub == "exec":
+                    return await _fail_in_stream(request, protocols[0], status)
                 return web.Response(body=orjson.dumps(status), status=int(status.get("code") or 500),
                                     content_type="application/json")
+            assert upstream is not None
+            if not websocket:
+                raise BadRequest(UPGRADE_REQUIRED)
             ws = web.WebSocketResponse(protocols=[upstream.protocol or protocols[0]], heartbeat=HEARTBEAT,
                                        max_msg_size=MAX_MESSAGE)
             await ws.prepare(request)
             await splice(ws, upstream)
             return ws
         finally:
-            await upstream.close()
+            if upstream is not None:
+                await upstream.close()
+
+
+UPGRADE_REQUIRED = ("Upgrade request required: haplane serves pods/exec and pods/portforward as WebSockets "
+                    "(kubectl 1.30 and later); the SPDY upgrade is not supported")
+
+
+async def _dial(session: aiohttp.ClientSession, node: dict, path: str, request: web.Request,
+                protocols: list[str], tls: ssl.SSLContext | None) -> tuple[aiohttp.ClientWebSocketResponse, dict]:
+    """The agent's WebSocket and its first message, a Status; raises Unavailable."""
+    node_name = node["metadata"]["name"]
+    base = agent_endpoint(node, https_only=tls is not None)
+    url = ("wss" if base.startswith("https") else "ws") + base[base.index(":"):] + path
+    headers = {"Authorization": request.headers.get("Authorization", "")}
+    try:
+        upstream = await asyncio.wait_for(
+            session.ws_connect(url, params=list(request.query.items()), protocols=protocols, headers=headers,
+                               heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE, autoping=True),
+            CONNECT_TIMEOUT * 2)
+    except aiohttp.ClientSSLError as exc:
+        raise Unavailable(f'TLS with the agent of node "{node_name}" failed: {exc}', retry_after=10.0) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Unavailable(f'the agent of node "{node_name}" did not answer: {exc.__class__.__name__}',
+                          retry_after=2.0) from None
+    try:
+        first = await upstream.receive(timeout=READY_TIMEOUT)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        await upstream.close()
+        raise Unavailable(f'the agent of node "{node_name}" did not start the stream: {exc.__class__.__name__}',
+                          retry_after=2.0) from None
+    return upstream, _ready_status(first)
+
+
+async def _fail_in_stream(request: web.Request, protocol: str, status: dict) -> web.WebSocketResponse:
+    """Upgrade, send ``status`` on the error channel (3), close: kubectl prints its message."""
+    ws = web.WebSocketResponse(protocols=[protocol])
+    await ws.prepare(request)
+    await ws.send_bytes(b"\x03" + orjson.dumps(status))
+    await ws.close()
+    return ws
 
 
 def _ready_status(msg: aiohttp.WSMessage) -> dict:
