@@ -1,4 +1,5 @@
-"""The agent's log endpoint: ``GET /logs/{namespace}/{pod}/{container}?tailLines=N&follow=1``.
+"""The agent's log endpoint: ``GET /logs/{namespace}/{pod}/{container}?tailLines=N&follow=1&previous=..``
+(the options of :mod:`haplane.logoptions`).
 
 Served on the node address, or ``--log-address``, over plain HTTP or, with ``--tls-cert`` and
 ``--tls-key``, HTTPS (the Node's ``status.daemonEndpoints.kubeletEndpoint`` says which);
@@ -22,13 +23,14 @@ import hashlib
 import logging
 import ssl as ssl_mod
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from aiohttp import web
 
 from haplane import errors
 from haplane.client import Client
+from haplane.logoptions import LogOptions, parse_log_options
 from node_agent.runtime.base import ContainerState, Runtime
 
 log = logging.getLogger(__name__)
@@ -88,19 +90,6 @@ def _status(exc: errors.HaplaneError) -> web.Response:
     return resp
 
 
-def parse_tail(value: str | None) -> int | None:
-    """``tailLines``: absent -> None (everything); a non-negative integer; else BadRequest."""
-    if value is None or value == "":
-        return None
-    try:
-        n = int(value)
-    except ValueError:
-        raise errors.BadRequest(f"tailLines must be an integer, not {value!r}") from None
-    if n < 0:
-        raise errors.BadRequest("tailLines must not be negative")
-    return n
-
-
 class LogServer:
     def __init__(self, address: str, port: int, lookup: Lookup, checker: TokenChecker, *,
                  fallback_port: bool = True, ssl_context: ssl_mod.SSLContext | None = None,
@@ -152,26 +141,54 @@ class LogServer:
     async def _logs(self, request: web.Request) -> web.StreamResponse:
         try:
             await self.checker.check(request.headers.get("Authorization"))
-            tail = parse_tail(request.query.get("tailLines"))
-            follow = request.query.get("follow", "").lower() in ("1", "true", "yes")
+            opts = parse_log_options(request.query)
             ns, pod, container = (request.match_info[k] for k in ("ns", "pod", "container"))
             found = self.lookup(ns, pod, container)
             if found is None:
                 raise errors.NotFound(f'container "{container}" of pod "{pod}" in namespace "{ns}" '
                                       f"is not on this node (or has not started yet)")
+            runtime, state = found
+            stream = log_stream(runtime, state, opts, pod)
         except errors.HaplaneError as exc:
             return _status(exc)
-        runtime, state = found
         resp = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await resp.prepare(request)
-        stream = runtime.logs(state.cid, tail, follow)
+        left = opts.limit_bytes
         try:
             async for chunk in stream:
+                if left is not None:
+                    chunk = chunk[:left]
+                    left -= len(chunk)
                 await resp.write(chunk)
+                if left == 0:
+                    break
         except ConnectionResetError:
             pass  # the reader went away
         except Exception as exc:  # noqa: BLE001 - the headers are sent: end the stream, say why in the log
             log.warning("log stream of %s/%s/%s ended: %s", ns, pod, container, exc)
         finally:
-            await stream.aclose()
+            await stream.aclose()  # type: ignore[attr-defined]
         return resp
+
+
+def log_stream(runtime: Runtime, state: ContainerState, opts: LogOptions, pod: str) -> AsyncIterator[bytes]:
+    """The runtime's stream for these options, or the API server's error (BadRequest) for
+    what cannot be served: no previous instance, an option the runtime cannot honour."""
+    if opts.previous:
+        previous = runtime.previous_logs(state.pod_uid, state.container, opts.tail)
+        if previous is None:
+            raise errors.BadRequest(f'previous terminated container "{state.container}" in pod "{pod}" not found')
+        if opts.timestamps or opts.since(time.time()) is not None:
+            raise errors.BadRequest("timestamps and sinceSeconds/sinceTime are not served for a previous instance")
+        return previous
+    features = getattr(runtime, "log_features", frozenset())
+    if opts.timestamps and "timestamps" not in features:
+        raise errors.BadRequest(f"the {runtime.name} runtime does not record when each line was written: "
+                                f"--timestamps is not available")
+    since = opts.since(time.time())
+    if since is not None and "since" not in features:
+        raise errors.BadRequest(f"the {runtime.name} runtime does not record when each line was written: "
+                                f"--since and --since-time are not available")
+    if not features:
+        return runtime.logs(state.cid, opts.tail, opts.follow)
+    return runtime.logs(state.cid, opts.tail, opts.follow, timestamps=opts.timestamps, since=since)

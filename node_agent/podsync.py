@@ -462,7 +462,7 @@ class PodSync:
                 log.info("stopping %s (%s, grace %ss)", what, a.reason, a.grace)
                 await self.runtime.stop(a.cid, a.grace)
             elif isinstance(a, Remove):
-                await self.runtime.remove(a.cid)
+                await self.runtime.remove(a.cid, keep_log=a.reason == "Restart")
             self.errors.ok(f"{type(a).__name__.lower()} {what}")
             return True
         except Exception as exc:  # noqa: BLE001 - retried next round

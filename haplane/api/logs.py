@@ -19,6 +19,7 @@ import aiohttp
 from aiohttp import web
 
 from haplane.errors import BadRequest, NotFound, Unavailable
+from haplane.logoptions import PASSED_TO_AGENT, parse_log_options
 
 if TYPE_CHECKING:
     from haplane.api.resources import Ref
@@ -82,10 +83,11 @@ async def pod_logs(request: web.Request, store: Store, ref: Ref,
                    tls: ssl.SSLContext | None = None) -> web.StreamResponse:
     """Proxy the pod's log from its node's agent. ``tls``: this replica serves HTTPS, and this
     context (its peer CA) verifies agents, which must serve HTTPS too."""
-    pod, container, node = await locate(store, ref, request.query.get("container"))
+    _, container, node = await locate(store, ref, request.query.get("container"))
     node_name = node["metadata"]["name"]
-    params = {k: request.query[k] for k in ("tailLines", "follow") if k in request.query}
-    follow = params.get("follow") in ("1", "true")
+    opts = parse_log_options(request.query)  # bad values are answered here, before any dial
+    params = {k: request.query[k] for k in PASSED_TO_AGENT if k in request.query}
+    follow = opts.follow
     url = f"{agent_endpoint(node, https_only=tls is not None)}/logs/{ref.ns}/{ref.name}/{container}"
     timeout = aiohttp.ClientTimeout(total=None, connect=CONNECT_TIMEOUT,
                                     sock_read=FOLLOW_IDLE_TIMEOUT if follow else READ_TIMEOUT)

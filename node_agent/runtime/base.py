@@ -91,13 +91,22 @@ class Runtime(Protocol):
     async def list_managed(self) -> list[ContainerState]:
         """Every container this runtime started for this node, running or not."""
 
-    async def remove(self, cid: str) -> None:
-        """Stop at once if needed and forget the container. Idempotent."""
+    async def remove(self, cid: str, *, keep_log: bool = False) -> None:
+        """Stop at once if needed and forget the container. Idempotent. ``keep_log``: the
+        container is being restarted; keep its output for ``previous_logs``."""
 
     async def exec(self, cid: str, argv: list[str], timeout: float) -> int:
         """Run ``argv`` in the container's context; return its exit code (for exec probes)."""
 
-    def logs(self, cid: str, tail: int | None = None, follow: bool = False) -> AsyncIterator[bytes]: ...
+    # what ``logs`` can do beyond tail/follow: "timestamps" (RFC 3339 prefixes), "since" (a start time)
+    log_features: frozenset[str]
+
+    def logs(self, cid: str, tail: int | None = None, follow: bool = False, *, timestamps: bool = False,
+             since: float | None = None) -> AsyncIterator[bytes]: ...
+
+    def previous_logs(self, pod_uid: str, container: str, tail: int | None = None) -> AsyncIterator[bytes] | None:
+        """The output of the container's previous instance (kept by ``remove(keep_log=True)``),
+        or None when there is none."""
 
     async def exec_session(self, cid: str, argv: list[str], *, stdin: bool, stdout: bool, stderr: bool,
                            tty: bool) -> ExecSession:

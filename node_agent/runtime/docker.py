@@ -299,7 +299,7 @@ class DockerRuntime:
         states = await asyncio.gather(*(self.inspect(s["Id"]) for s in summaries))
         return [s for s in states if s is not None]
 
-    async def remove(self, cid: str) -> None:
+    async def remove(self, cid: str, *, keep_log: bool = False) -> None:
         api = await self._api()
         try:
             await self._call(api.remove_container, cid, force=True, v=True)
@@ -326,13 +326,22 @@ class DockerRuntime:
 
         return await self._call(run, timeout=timeout)
 
-    async def logs(self, cid: str, tail: int | None = None, follow: bool = False) -> AsyncIterator[bytes]:
+    log_features: frozenset[str] = frozenset({"timestamps", "since"})
+
+    def previous_logs(self, pod_uid: str, container: str, tail: int | None = None) -> AsyncIterator[bytes] | None:
+        return None  # a restarted container is removed with its log (see README: not kept yet)
+
+    async def logs(self, cid: str, tail: int | None = None, follow: bool = False, *, timestamps: bool = False,
+                   since: float | None = None) -> AsyncIterator[bytes]:
         """stdout+stderr of the container. Reads on a dedicated thread, so a followed stream
         never occupies the call pool; closing the generator closes the stream."""
         api = await self._api()
+        extra: dict[str, Any] = {"timestamps": timestamps}
+        if since is not None:
+            extra["since"] = since
         try:
             stream = await self._call(
-                api.logs, cid, stream=True, follow=follow, tail="all" if tail is None else tail
+                api.logs, cid, stream=True, follow=follow, tail="all" if tail is None else tail, **extra
             )
         except docker.errors.NotFound:
             return

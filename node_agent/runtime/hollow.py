@@ -82,13 +82,19 @@ class HollowRuntime:
     async def list_managed(self) -> list[ContainerState]:
         return [replace(s) for s in self.containers.values()]
 
-    async def remove(self, cid: str) -> None:
+    async def remove(self, cid: str, *, keep_log: bool = False) -> None:
         self.calls.append(("remove", cid))
         self.containers.pop(cid, None)
 
     async def exec(self, cid: str, argv: list[str], timeout: float) -> int:
         return 0
 
-    async def logs(self, cid: str, tail: int | None = None, follow: bool = False) -> AsyncIterator[bytes]:
+    log_features: frozenset[str] = frozenset()
+
+    async def logs(self, cid: str, tail: int | None = None, follow: bool = False, *, timestamps: bool = False,
+                   since: float | None = None) -> AsyncIterator[bytes]:
         if cid in self.containers:
             yield f"hollow container {cid}: no output\n".encode()
+
+    def previous_logs(self, pod_uid: str, container: str, tail: int | None = None) -> AsyncIterator[bytes] | None:
+        return None

@@ -32,13 +32,15 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from haplane.clock import Clock, SystemClock
 from node_agent.runtime.base import (
+    L_CONTAINER,
     L_NODE,
+    L_POD_UID,
     ContainerState,
     RuntimeStartError,
     container_argv,
@@ -273,10 +275,18 @@ class ProcessRuntime:
                 out.append(self._state(rec))
         return out
 
-    async def remove(self, cid: str) -> None:
-        if self._load(cid) is None:
+    async def remove(self, cid: str, *, keep_log: bool = False) -> None:
+        rec = self._load(cid)
+        if rec is None:
             return
         await self.stop(cid, 0)
+        previous = self._previous_path(rec["labels"].get(L_POD_UID, ""), rec["labels"].get(L_CONTAINER, ""))
+        with contextlib.suppress(OSError):
+            if keep_log:
+                previous.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self._dir(cid) / "output.log", previous)
+            else:
+                previous.unlink()  # the container goes for good: so does its previous instance's output
         self._children.pop(cid, None)
         self._records.pop(cid, None)
         await asyncio.to_thread(shutil.rmtree, self._dir(cid), True)
@@ -310,28 +320,51 @@ class ProcessRuntime:
         target = int((rec.get("host_ports") or {}).get(str(port)) or port)
         return await asyncio.open_connection(host, target)
 
-    async def logs(self, cid: str, tail: int | None = None, follow: bool = False) -> AsyncIterator[bytes]:
+    # the output file holds no write times: no timestamps, no sinceSeconds
+    log_features: frozenset[str] = frozenset()
+
+    def _previous_path(self, pod_uid: str, container: str) -> Path:
+        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{pod_uid}_{container}")
+        return self.state_dir / ".previous" / f"{safe}.log"
+
+    def previous_logs(self, pod_uid: str, container: str, tail: int | None = None) -> AsyncIterator[bytes] | None:
+        path = self._previous_path(pod_uid, container)
+        return _read_log(path, tail, None) if path.exists() else None
+
+    async def logs(self, cid: str, tail: int | None = None, follow: bool = False, *, timestamps: bool = False,
+                   since: float | None = None) -> AsyncIterator[bytes]:
         """The container's output; with ``follow``, keeps yielding until the process has ended
         and everything it wrote was read."""
         path = self.state_dir / cid / "output.log"
         if self._load(cid) is None or not path.exists():
             return
-        with open(path, "rb") as f:
-            if tail is not None:
-                f.seek(_tail_offset(f, tail))
-            while True:
-                chunk = f.read(65536)
-                if chunk:
-                    yield chunk
-                    continue
-                if not follow:
-                    return
-                rec = self._load(cid)
-                if rec is None or not self._leader_alive(rec):
-                    if rest := f.read():
-                        yield rest
-                    return
-                await asyncio.sleep(0.2)
+
+        def alive() -> bool:
+            rec = self._load(cid)
+            return rec is not None and self._leader_alive(rec)
+
+        async for chunk in _read_log(path, tail, alive if follow else None):
+            yield chunk
+
+
+async def _read_log(path: Path, tail: int | None, alive: Callable[[], bool] | None) -> AsyncIterator[bytes]:
+    """The file from its last ``tail`` lines; with ``alive``, follows it while ``alive()``
+    holds, then yields what is left."""
+    with open(path, "rb") as f:
+        if tail is not None:
+            f.seek(_tail_offset(f, tail))
+        while True:
+            chunk = f.read(65536)
+            if chunk:
+                yield chunk
+                continue
+            if alive is None:
+                return
+            if not alive():
+                if rest := f.read():
+                    yield rest
+                return
+            await asyncio.sleep(0.2)
 
 
 def _tail_offset(f: Any, lines: int) -> int:

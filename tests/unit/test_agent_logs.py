@@ -12,7 +12,7 @@ import pytest
 from haplane import errors
 from haplane.cli import UsageError, logs_request
 from node_agent.errlog import OnceLogger, error_kind
-from node_agent.logserver import LogServer, TokenChecker, parse_tail
+from node_agent.logserver import LogServer, TokenChecker
 from node_agent.runtime.base import ContainerState
 from node_agent.runtime.hollow import HollowRuntime
 
@@ -64,13 +64,6 @@ async def test_logs_of_a_container_and_a_clear_404(server) -> None:
         assert "not on this node" in (await r.json())["message"]
     async with session.get(f"{base}/logs/shop/web/main?tailLines=x", headers={"Authorization": GOOD}) as r:
         assert r.status == 400
-
-
-def test_parse_tail() -> None:
-    assert parse_tail(None) is None and parse_tail("") is None and parse_tail("5") == 5
-    for bad in ("-1", "x"):
-        with pytest.raises(errors.BadRequest):
-            parse_tail(bad)
 
 
 def _args(**kw: object) -> argparse.Namespace:
