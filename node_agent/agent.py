@@ -224,7 +224,7 @@ def make_runtime(kind: str, name: str, identity: str, state_dir: str) -> Runtime
     if kind == "docker":
         from node_agent.runtime.docker import DockerRuntime
 
-        return DockerRuntime(identity)
+        return DockerRuntime(identity, previous_dir=os.path.join(state_dir, "previous"))
     if kind == "process":
         from node_agent.runtime.process import ProcessRuntime
 

@@ -53,6 +53,7 @@ from node_agent.runtime.base import (
     identity_from_labels,
     port_names_from_labels,
 )
+from node_agent.runtime.logfile import PreviousLogs
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -122,8 +123,11 @@ class DockerRuntime:
         call_timeout: float = 30.0,
         pull_timeout: float = 300.0,
         workers: int = 8,
+        previous_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.node_name = node_name
+        # where a restarted container's output is kept for --previous (None: not kept)
+        self.previous = PreviousLogs(previous_dir) if previous_dir is not None else None
         self.call_timeout = call_timeout
         self.pull_timeout = pull_timeout
         self._client = client
@@ -301,6 +305,8 @@ class DockerRuntime:
 
     async def remove(self, cid: str, *, keep_log: bool = False) -> None:
         api = await self._api()
+        if self.previous is not None:
+            await self._keep_previous(api, cid, keep_log)
         try:
             await self._call(api.remove_container, cid, force=True, v=True)
         except docker.errors.NotFound:
@@ -328,8 +334,27 @@ class DockerRuntime:
 
     log_features: frozenset[str] = frozenset({"timestamps", "since"})
 
+    async def _keep_previous(self, api: docker.APIClient, cid: str, keep: bool) -> None:
+        """Before a restart removes the container, copy its output aside (or, when it goes for
+        good, drop what an earlier instance left)."""
+        assert self.previous is not None
+        try:
+            attrs = await self._call(api.inspect_container, cid)
+        except docker.errors.NotFound:
+            return
+        ident = identity_from_labels((attrs.get("Config") or {}).get("Labels") or {})
+        if not keep:
+            self.previous.forget(ident["pod_uid"], ident["container"])
+            return
+        try:
+            data = await self._call(api.logs, cid, stdout=True, stderr=True, stream=False)
+        except (docker.errors.APIError, TimeoutError) as e:
+            log.warning("could not keep the output of %s for --previous: %s", cid[:12], e)
+            return
+        await asyncio.to_thread(self.previous.keep_bytes, ident["pod_uid"], ident["container"], data)
+
     def previous_logs(self, pod_uid: str, container: str, tail: int | None = None) -> AsyncIterator[bytes] | None:
-        return None  # a restarted container is removed with its log (see README: not kept yet)
+        return self.previous.read(pod_uid, container, tail) if self.previous is not None else None
 
     async def logs(self, cid: str, tail: int | None = None, follow: bool = False, *, timestamps: bool = False,
                    since: float | None = None) -> AsyncIterator[bytes]:

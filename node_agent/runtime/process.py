@@ -32,7 +32,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,7 @@ from node_agent.runtime.base import (
     run_argv,
 )
 from node_agent.runtime.hostexec import HostExec
+from node_agent.runtime.logfile import PreviousLogs, read_log
 
 _DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _POLL = 0.05
@@ -100,6 +101,7 @@ class ProcessRuntime:
         self.clock = clock or SystemClock()
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._records: dict[str, dict[str, Any]] = {}
+        self.previous = PreviousLogs(self.state_dir / ".previous")
 
     # --- records ---------------------------------------------------------------------------
 
@@ -280,13 +282,11 @@ class ProcessRuntime:
         if rec is None:
             return
         await self.stop(cid, 0)
-        previous = self._previous_path(rec["labels"].get(L_POD_UID, ""), rec["labels"].get(L_CONTAINER, ""))
-        with contextlib.suppress(OSError):
-            if keep_log:
-                previous.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self._dir(cid) / "output.log", previous)
-            else:
-                previous.unlink()  # the container goes for good: so does its previous instance's output
+        uid, name = rec["labels"].get(L_POD_UID, ""), rec["labels"].get(L_CONTAINER, "")
+        if keep_log:
+            self.previous.keep_file(uid, name, self._dir(cid) / "output.log")
+        else:
+            self.previous.forget(uid, name)  # the container goes for good: so does its previous output
         self._children.pop(cid, None)
         self._records.pop(cid, None)
         await asyncio.to_thread(shutil.rmtree, self._dir(cid), True)
@@ -323,13 +323,8 @@ class ProcessRuntime:
     # the output file holds no write times: no timestamps, no sinceSeconds
     log_features: frozenset[str] = frozenset()
 
-    def _previous_path(self, pod_uid: str, container: str) -> Path:
-        safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in f"{pod_uid}_{container}")
-        return self.state_dir / ".previous" / f"{safe}.log"
-
     def previous_logs(self, pod_uid: str, container: str, tail: int | None = None) -> AsyncIterator[bytes] | None:
-        path = self._previous_path(pod_uid, container)
-        return _read_log(path, tail, None) if path.exists() else None
+        return self.previous.read(pod_uid, container, tail)
 
     async def logs(self, cid: str, tail: int | None = None, follow: bool = False, *, timestamps: bool = False,
                    since: float | None = None) -> AsyncIterator[bytes]:
@@ -343,49 +338,5 @@ class ProcessRuntime:
             rec = self._load(cid)
             return rec is not None and self._leader_alive(rec)
 
-        async for chunk in _read_log(path, tail, alive if follow else None):
+        async for chunk in read_log(path, tail, alive if follow else None):
             yield chunk
-
-
-async def _read_log(path: Path, tail: int | None, alive: Callable[[], bool] | None) -> AsyncIterator[bytes]:
-    """The file from its last ``tail`` lines; with ``alive``, follows it while ``alive()``
-    holds, then yields what is left."""
-    with open(path, "rb") as f:
-        if tail is not None:
-            f.seek(_tail_offset(f, tail))
-        while True:
-            chunk = f.read(65536)
-            if chunk:
-                yield chunk
-                continue
-            if alive is None:
-                return
-            if not alive():
-                if rest := f.read():
-                    yield rest
-                return
-            await asyncio.sleep(0.2)
-
-
-def _tail_offset(f: Any, lines: int) -> int:
-    """Offset in the binary file ``f`` where its last ``lines`` lines begin."""
-    end = f.seek(0, os.SEEK_END)
-    if lines <= 0:
-        return end
-    pos, seen, block = end, 0, 8192
-    # a trailing newline ends the last line; it does not start a new one
-    if end:
-        f.seek(end - 1)
-        if f.read(1) == b"\n":
-            pos -= 1
-    while pos > 0:
-        start = max(0, pos - block)
-        f.seek(start)
-        data = f.read(pos - start)
-        for i in range(len(data) - 1, -1, -1):
-            if data[i] == 0x0A:
-                seen += 1
-                if seen == lines:
-                    return start + i + 1
-        pos = start
-    return 0

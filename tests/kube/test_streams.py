@@ -1,6 +1,8 @@
 """Streams through the replicas to the pod's agent, driven by the real kubectl 1.37: logs
 (-f, --tail, -c, --previous), exec (output, exit code, stdin, a TTY), port-forward (an HTTP
 request through it) and cp (tar over exec), on the process runtime of the ``kube`` fixture.
+``test_streams_docker.py`` runs every test again on a Docker-runtime cluster (one body, the
+runtime as the module fixture ``runtime_name``; what differs is data keyed by runtime).
 
 The commands, and what each must print (COMMANDS below, one table):
   logs POD | logs POD --tail=2 | logs POD -c side | logs POD --limit-bytes=5
@@ -37,26 +39,38 @@ CRASHER = "crasher"    # prints run-<pid>, exits 1 after a second: restarted
 PENDING = "pending"    # a nodeSelector no node has: never scheduled
 
 
+# Where the web server listens (as in tests/integration/test_agent_process.py): a process
+# shares the host's network and binds the node address on the port the runtime picked; a
+# container listens on its containerPort inside its own network namespace.
+LISTEN = {"process": "$(HOST_IP):$(PORT_HTTP)", "docker": "$(PORT_HTTP)"}
+
+
+@pytest.fixture(scope="module")
+def runtime_name() -> str:
+    return "process"
+
+
 def container(name: str, script: str, **extra: Any) -> dict:
-    return {"name": name, "image": "busybox:local", "command": ["sh", "-c", script], **extra}
+    return {"name": name, "image": "busybox:local", "imagePullPolicy": "Never", "command": ["sh", "-c", script],
+            **extra}
 
 
-PODS = {
-    COUNTED: {"containers": [container("main", "for i in 1 2 3 4 5; do echo n$i; done; exec sleep 3600"),
-                             container("side", "echo side-says-hi; exec sleep 3600")]},
-    TALKER: {"containers": [container("main", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done")]},
-    WEB: {"containers": [{"name": "main", "image": "python:local",
-                          "command": ["python3", "-m", "http.server", "--bind", "$(HOST_IP)", "$(PORT_HTTP)"],
-                          "ports": [{"name": "http", "containerPort": 8080}]}]},
-    CRASHER: {"containers": [container("main", "echo run-$$$$; sleep 1; exit 1")], "restartPolicy": "Always"},
-    PENDING: {"containers": [container("main", "sleep 3600")], "nodeSelector": {"no-such-label": "x"}},
-}
+def pod_specs(runtime: str) -> dict[str, dict]:
+    web = f"mkdir -p site && echo hello-web > site/index.html && exec busybox httpd -f -h site -p {LISTEN[runtime]}"
+    return {
+        COUNTED: {"containers": [container("main", "for i in 1 2 3 4 5; do echo n$i; done; exec sleep 3600"),
+                                 container("side", "echo side-says-hi; exec sleep 3600")]},
+        TALKER: {"containers": [container("main", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done")]},
+        WEB: {"containers": [container("main", web, ports=[{"name": "http", "containerPort": 8080}])]},
+        CRASHER: {"containers": [container("main", "echo run-$$$$; sleep 1; exit 1")], "restartPolicy": "Always"},
+        PENDING: {"containers": [container("main", "sleep 3600")], "nodeSelector": {"no-such-label": "x"}},
+    }
 
 
-async def _create_pods(kube: KubeCluster) -> None:
+async def _create_pods(kube: KubeCluster, runtime: str) -> None:
     ctx = ssl.create_default_context(cafile=str(kube.lc.ca_file))
     async with Client(kube.lc.endpoints, kube.lc.admin_token, ssl=ctx, timeout=10.0) as c:
-        for name, spec in PODS.items():
+        for name, spec in pod_specs(runtime).items():
             await c.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": NS},
                             "spec": {"terminationGracePeriodSeconds": 1, **spec}})
         deadline = time.monotonic() + 60
@@ -72,8 +86,8 @@ async def _create_pods(kube: KubeCluster) -> None:
 
 
 @pytest.fixture(scope="module")
-def pods(kube: KubeCluster) -> KubeCluster:
-    asyncio.run(_create_pods(kube))
+def pods(kube: KubeCluster, runtime_name: str) -> KubeCluster:
+    asyncio.run(_create_pods(kube, runtime_name))
     # the counted pod's output is complete once it sleeps
     wait_until(lambda: "n5" in kube.kubectl("logs", COUNTED, "-c", "main", check=False).stdout, 20, "n1..n5 logged")
     return kube
@@ -101,12 +115,16 @@ COMMANDS = [
     pytest.param(["logs", COUNTED, "-c", "main", "--previous"], None, 1, "",
                  'previous terminated container "main" in pod "counted" not found', id="logs-no-previous"),
     pytest.param(["logs", PENDING], None, 1, "", "pod pending does not have a host assigned", id="logs-unscheduled"),
-    pytest.param(["logs", COUNTED, "-c", "main", "--timestamps"], None, 1, "",
-                 "the process runtime does not record when each line was written", id="logs-timestamps-process"),
+    pytest.param(["logs", COUNTED, "-c", "main", "--timestamps"], None,
+                 {"process": 1, "docker": 0},
+                 {"process": "", "docker": re.compile(r"^(\d{4}-\d\d-\d\dT[\d:.]+Z n\d\n){5}$")},
+                 {"process": "the process runtime does not record when each line was written", "docker": ""},
+                 id="logs-timestamps"),
     pytest.param(["exec", COUNTED, "-c", "main", "--", "sh", "-c", "echo out; echo err >&2; exit 3"], None, 3,
                  "out\n", "err\ncommand terminated with exit code 3", id="exec-exit-code"),
     pytest.param(["exec", COUNTED, "-c", "main", "--", "sh", "-c", "echo $PWD; echo $HOST_IP"], None, 0,
-                 re.compile(r"/root\n127\.77\.\d+\.\d+\n$"), "", id="exec-cwd-env"),
+                 {"process": re.compile(r"^/\S+/containers/\w+/root\n127\.77\.\d+\.\d+\n$"),
+                  "docker": re.compile(r"^/\n127\.77\.\d+\.\d+\n$")}, "", id="exec-cwd-env"),
     pytest.param(["exec", "-i", COUNTED, "-c", "main", "--", "sh", "-c", "tr a-z A-Z; echo done"],
                  "hello stdin\n", 0, "HELLO STDIN\ndone\n", "", id="exec-stdin"),
     pytest.param(["exec", COUNTED, "-c", "side", "--", "sh", "-c", "echo from-side"], None, 0, "from-side\n", "",
@@ -121,8 +139,10 @@ COMMANDS = [
 
 
 @pytest.mark.parametrize(("args", "stdin", "code", "stdout", "stderr"), COMMANDS)
-def test_command(pods: KubeCluster, args: list[str], stdin: str | None, code: int, stdout: Any,
-                 stderr: str) -> None:
+def test_command(pods: KubeCluster, runtime_name: str, args: list[str], stdin: str | None, code: Any,
+                 stdout: Any, stderr: Any) -> None:
+    """One row of COMMANDS; an expectation that differs per runtime is a dict by runtime."""
+    code, stdout, stderr = (v[runtime_name] if isinstance(v, dict) else v for v in (code, stdout, stderr))
     if args[0] == VIEWER:
         args = [f"--token={pods.lc.token('viewer')}", *args[1:]]
     proc = pods.kubectl(*args, input=stdin, check=False)
@@ -214,7 +234,7 @@ def test_port_forward_http(pods: KubeCluster, popen: Any) -> None:
     for _ in range(3):  # one kubectl connection carries several requests (a stream pair each)
         with urllib.request.urlopen(f"http://127.0.0.1:{m.group(1)}/", timeout=10) as resp:
             assert resp.status == 200
-            assert b"Directory listing" in resp.read()
+            assert resp.read() == b"hello-web\n"
     assert proc.poll() is None
 
 
