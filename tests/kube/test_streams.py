@@ -129,8 +129,12 @@ COMMANDS = [
                  "hello stdin\n", 0, "HELLO STDIN\ndone\n", "", id="exec-stdin"),
     pytest.param(["exec", COUNTED, "-c", "side", "--", "sh", "-c", "echo from-side"], None, 0, "from-side\n", "",
                  id="exec-container"),
-    pytest.param(["exec", COUNTED, "-c", "main", "--", "no-such-command"], None, 1, "",
-                 'exec: "no-such-command": executable file not found in $PATH', id="exec-not-found"),
+    # the process runtime refuses before starting anything; the engine starts the exec and
+    # reports the failure as its output with exit code 126, as `docker exec` does
+    pytest.param(["exec", COUNTED, "-c", "main", "--", "no-such-command"], None, {"process": 1, "docker": 126},
+                 {"process": "", "docker": re.compile(r'exec: "no-such-command": executable file not found')},
+                 {"process": 'exec: "no-such-command": executable file not found in $PATH',
+                  "docker": "command terminated with exit code 126"}, id="exec-not-found"),
     pytest.param(["exec", "no-such-pod", "--", "ls"], None, 1, "", 'pods "no-such-pod" not found',
                  id="exec-no-pod"),
     pytest.param([VIEWER, "exec", COUNTED, "-c", "main", "--", "ls"], None, 1, "",
