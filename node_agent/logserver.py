@@ -80,7 +80,8 @@ class TokenChecker:
             except errors.HaplaneError as exc:
                 raise errors.Unavailable(f"cannot check the token with the API: {exc.message}",
                                          retry_after=2.0) from None
-        return str(((me or {}).get("user") or {}).get("role") or "")
+        caller = me.get("caller") if isinstance(me, dict) else None
+        return str(caller.get("role") or "") if isinstance(caller, dict) else ""
 
 
 def _status(exc: errors.HaplaneError) -> web.Response:

@@ -120,7 +120,7 @@ def make_app(replica: Replica) -> web.Application:
     async def cluster_self(request: web.Request) -> web.Response:
         user: User = request[USER]
         return respond(dict(replica.self_status(with_hash=request.query.get("hash") == "1"),
-                            user={"name": user.name, "role": user.role}))
+                            caller={"user": user.name, "role": user.role}))
 
     async def cluster_status(request: web.Request) -> web.Response:
         return respond(await cluster_members_status(replica, request.headers.get("Authorization", "")))

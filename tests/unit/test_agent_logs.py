@@ -23,9 +23,10 @@ class FakeChecker(TokenChecker):
     def __init__(self) -> None:
         super().__init__(["http://127.0.0.1:1"])
 
-    async def check(self, header: str | None) -> None:
+    async def check(self, header: str | None, *, admin: bool = False) -> str:
         if header != GOOD:
             raise errors.Unauthorized("invalid bearer token")
+        return "admin"
 
 
 @pytest.fixture
@@ -64,6 +65,66 @@ async def test_logs_of_a_container_and_a_clear_404(server) -> None:
         assert "not on this node" in (await r.json())["message"]
     async with session.get(f"{base}/logs/shop/web/main?tailLines=x", headers={"Authorization": GOOD}) as r:
         assert r.status == 400
+
+
+@pytest.mark.parametrize(("query", "status", "message"), [
+    pytest.param("previous=true", 400, 'previous terminated container "main" in pod "web" not found',
+                 id="no-previous"),
+    pytest.param("timestamps=true", 400, "the hollow runtime does not record when each line was written",
+                 id="no-timestamps"),
+    pytest.param("sinceSeconds=0", 400, "sinceSeconds: Invalid value: 0: must be greater than 0", id="bad-since"),
+])
+async def test_log_options_the_runtime_cannot_serve(server, query: str, status: int, message: str) -> None:
+    session, base, _ = server
+    async with session.get(f"{base}/logs/shop/web/main?{query}", headers={"Authorization": GOOD}) as r:
+        assert r.status == status
+        assert message in (await r.json())["message"]
+
+
+async def test_limit_bytes_cuts_the_stream(server) -> None:
+    session, base, cid = server
+    async with session.get(f"{base}/logs/shop/web/main?limitBytes=7", headers={"Authorization": GOOD}) as r:
+        assert await r.text() == f"hollow container {cid}"[:7]
+
+
+@pytest.fixture
+async def whoami_api():
+    """A stand-in replica: /cluster/self names the caller's role by token."""
+    from aiohttp import web
+    roles = {"Bearer admin-token-0123456789": "admin", "Bearer viewer-token-012345678": "viewer"}
+
+    async def whoami(request: web.Request) -> web.Response:
+        role = roles.get(request.headers.get("Authorization", ""))
+        if role is None:
+            return web.json_response({"kind": "Status", "reason": "Unauthorized", "code": 401, "message": "no"},
+                                     status=401)
+        return web.json_response({"name": "r1", "caller": {"user": role, "role": role}})
+
+    app = web.Application()
+    app.router.add_get("/cluster/self", whoami)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(("token", "admin", "outcome"), [
+    pytest.param("admin-token-0123456789", True, "admin", id="admin-stream"),
+    pytest.param("viewer-token-012345678", False, "viewer", id="viewer-logs"),
+    pytest.param("viewer-token-012345678", True, errors.Forbidden, id="viewer-stream-forbidden"),
+    pytest.param("other-token-0123456789", False, errors.Unauthorized, id="unknown-token"),
+])
+async def test_token_checker_roles(whoami_api: str, token: str, admin: bool, outcome: object) -> None:
+    checker = TokenChecker([whoami_api], timeout=5.0)
+    for _ in range(2):  # the second answer comes from the cache (refusals are asked again)
+        if isinstance(outcome, str):
+            assert await checker.check(f"Bearer {token}", admin=admin) == outcome
+        else:
+            with pytest.raises(outcome):  # type: ignore[call-overload]
+                await checker.check(f"Bearer {token}", admin=admin)
+    assert checker.checks == (2 if outcome is errors.Unauthorized else 1)
 
 
 def _args(**kw: object) -> argparse.Namespace:
