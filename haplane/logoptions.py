@@ -32,7 +32,8 @@ class LogOptions:
         return self.since_time
 
 
-def _flag(query: Any, key: str) -> bool:
+def query_flag(query: Any, key: str) -> bool:
+    """A boolean query parameter as Kubernetes reads one (absent or empty: false)."""
     value = query.get(key)
     if value is None or value == "":
         return False
@@ -68,8 +69,8 @@ def parse_log_options(query: Any) -> LogOptions:
             since_time = datetime.fromisoformat(str(raw_time).replace("Z", "+00:00")).timestamp()
         except ValueError:
             raise BadRequest(f"sinceTime: invalid value {raw_time!r}: must be an RFC 3339 time") from None
-    opts = LogOptions(follow=_flag(query, "follow"), tail=_int(query, "tailLines", minimum=0),
-                      previous=_flag(query, "previous"), timestamps=_flag(query, "timestamps"),
+    opts = LogOptions(follow=query_flag(query, "follow"), tail=_int(query, "tailLines", minimum=0),
+                      previous=query_flag(query, "previous"), timestamps=query_flag(query, "timestamps"),
                       since_seconds=_int(query, "sinceSeconds", minimum=1), since_time=since_time,
                       limit_bytes=_int(query, "limitBytes", minimum=1))
     if opts.since_seconds is not None and opts.since_time is not None:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from haplane.errors import BadRequest
+from haplane.logoptions import query_flag
 
 V5 = "v5.channel.k8s.io"
 V4 = "v4.channel.k8s.io"
@@ -49,18 +50,6 @@ class ExecOptions:
     tty: bool
 
 
-def _bool(query: Any, key: str) -> bool:
-    value = query.get(key)
-    if value is None or value == "":
-        return False
-    low = str(value).lower()
-    if low in ("1", "true", "yes"):
-        return True
-    if low in ("0", "false", "no"):
-        return False
-    raise BadRequest(f"{key} must be true or false, not {value!r}")
-
-
 def parse_exec_options(query: Any) -> ExecOptions:
     """The exec request's query (a MultiDict: ``command`` repeats) as options, checked as the
     API server checks them."""
@@ -69,20 +58,14 @@ def parse_exec_options(query: Any) -> ExecOptions:
         raise BadRequest("you must specify at least 1 command")
     if len(command) > MAX_COMMAND_ARGS or any("\x00" in a for a in command):
         raise BadRequest("the command has NUL bytes or too many arguments")
-    opts = ExecOptions(command=command, container=query.get("container") or None, stdin=_bool(query, "stdin"),
-                       stdout=_bool(query, "stdout"), stderr=_bool(query, "stderr"), tty=_bool(query, "tty"))
+    opts = ExecOptions(command=command, container=query.get("container") or None, stdin=query_flag(query, "stdin"),
+                       stdout=query_flag(query, "stdout"), stderr=query_flag(query, "stderr"), tty=query_flag(query, "tty"))
     if not (opts.stdin or opts.stdout or opts.stderr):
         raise BadRequest("you must specify at least 1 of stdin, stdout, stderr")
     if opts.tty and opts.stderr:
         # with a terminal stderr is merged into stdout; kubectl never asks for both
         raise BadRequest("stderr cannot be requested with a TTY (the terminal merges it into stdout)")
     return opts
-
-
-def choose_protocol(offered: str | None, supported: tuple[str, ...] = PROTOCOLS) -> str | None:
-    """The first of ``supported`` the client offered in ``Sec-WebSocket-Protocol``, or None."""
-    names = {p.strip() for p in (offered or "").split(",") if p.strip()}
-    return next((p for p in supported if p in names), None)
 
 
 def frame(channel: int, data: bytes = b"") -> bytes:
