@@ -267,3 +267,29 @@ def test_cp_both_ways(pods: KubeCluster, tmp_path: Any) -> None:
     assert (back / "sub" / "a.txt").read_text() == "alpha\n"
     assert (back / "b.bin").read_bytes() == (src / "b.bin").read_bytes()
     assert sorted(os.listdir(back)) == ["b.bin", "sub"]
+
+
+def processes_running(cmdline: str) -> int:
+    """How many processes on this machine run exactly ``cmdline`` (the host's /proc sees the
+    process runtime's commands and the containers' alike)."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if f.read().rstrip(b"\0").replace(b"\0", b" ") == cmdline.encode():
+                        count += 1
+            except OSError:
+                continue
+    return count
+
+
+def test_exec_is_killed_when_kubectl_goes(pods: KubeCluster, popen: Any) -> None:
+    """The command dies with the stream: kubectl killed -> replica closes -> agent kills it."""
+    marker = f"sleep {7000 + os.getpid() % 1000}"
+    proc = popen("exec", COUNTED, "-c", "main", "--", "sh", "-c", f"echo started; exec {marker}")
+    assert read_lines(proc, 1, 30) == ["started\n"]
+    assert processes_running(marker) == 1
+    proc.kill()
+    proc.wait(10)
+    wait_until(lambda: processes_running(marker) == 0, 20, f"{marker!r} killed after kubectl went away")
