@@ -20,7 +20,7 @@ import signal
 import struct
 import subprocess
 import termios
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from node_agent.runtime.base import exit_status
 
@@ -36,6 +36,7 @@ class HostExec:
         self._master = master  # the pty's master side (TTY mode), else None
         self._stdin_closed = False
         self._code: int | None = None
+        self.on_exit: Callable[[], None] | None = None  # called once the command has been reaped
 
     @classmethod
     async def start(cls, argv: list[str], *, cwd: str, env: dict[str, str], stdin: bool, stdout: bool,
@@ -139,12 +140,25 @@ class HostExec:
                 rc = await asyncio.to_thread(self._proc.wait)
             self._code = exit_status(rc)
             self._close_master()
+            if self.on_exit is not None:
+                self.on_exit()
         return self._code
 
     async def kill(self) -> None:
+        # the group outlives its leader while members remain (a pgid is never reused meanwhile)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._proc.pid, signal.SIGKILL)
+        if self._unreaped():
+            # just started, setsid may not have made the group yet: the leader itself, then
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self._proc.pid, signal.SIGKILL)
         await self.wait()
+
+    def _unreaped(self) -> bool:
+        """Is our child not reaped yet (so its pid cannot belong to another process)?"""
+        if isinstance(self._proc, asyncio.subprocess.Process):
+            return self._proc.returncode is None
+        return self._proc.poll() is None
 
     def _close_master(self) -> None:
         if self._master is not None:

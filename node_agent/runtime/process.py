@@ -102,6 +102,7 @@ class ProcessRuntime:
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._records: dict[str, dict[str, Any]] = {}
         self.previous = PreviousLogs(self.state_dir / ".previous")
+        self._execs: dict[str, set[HostExec]] = {}  # cid -> its exec'd commands still running
 
     # --- records ---------------------------------------------------------------------------
 
@@ -240,6 +241,9 @@ class ProcessRuntime:
         rec = self._load(cid)
         if rec is None:
             return
+        # commands exec'd into the container have their own process groups: they stop with it
+        for ex in list(self._execs.pop(cid, set())):
+            await ex.kill()
         pgid = rec["pid"]
         if self._leader_alive(rec):
             with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -307,8 +311,12 @@ class ProcessRuntime:
         env = rec["env"]
         if _which(argv[0], env.get("PATH", _DEFAULT_PATH), Path(rec["cwd"])) is None:
             raise RuntimeStartError("CommandNotFound", f'exec: "{argv[0]}": executable file not found in $PATH')
-        return await HostExec.start(argv, cwd=rec["cwd"], env=env, stdin=stdin, stdout=stdout, stderr=stderr,
-                                    tty=tty)
+        ex = await HostExec.start(argv, cwd=rec["cwd"], env=env, stdin=stdin, stdout=stdout, stderr=stderr,
+                                  tty=tty)
+        running = self._execs.setdefault(cid, set())
+        running.add(ex)
+        ex.on_exit = lambda: running.discard(ex)
+        return ex
 
     async def open_port(self, cid: str, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         """A process shares the host's network: a declared port is where the runtime published it

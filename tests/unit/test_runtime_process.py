@@ -229,3 +229,79 @@ async def test_exec_and_remove(rt: ProcessRuntime) -> None:
     assert not (rt.state_dir / cid).exists()
     await rt.remove(cid)  # idempotent
     assert await rt.inspect("never-existed") is None
+
+
+# --- exec sessions (kubectl exec) and the previous instance's output (kubectl logs --previous) ---
+
+
+async def collect(session) -> tuple[bytes, bytes]:  # noqa: ANN001
+    out = {1: b"", 2: b""}
+    async for channel, data in session.output():
+        out[channel] += data
+    return out[1], out[2]
+
+
+@pytest.mark.parametrize(("argv", "stdin", "tty", "stdout", "stderr", "code"), [
+    pytest.param(["sh", "-c", "echo o; echo e >&2; exit 3"], None, False, b"o\n", b"e\n", 3, id="pipes-exit-code"),
+    pytest.param(["sh", "-c", "pwd; echo $MARK"], None, False, b"<cwd>\nm1\n", b"", 0, id="container-env-cwd"),
+    pytest.param(["tr", "a-z", "A-Z"], b"abc\n", False, b"ABC\n", b"", 0, id="stdin-then-eof"),
+    pytest.param(["sh", "-c", "tty; echo e >&2"], None, True, b"/dev/pts/<n>\r\ne\r\n", b"", 0, id="tty-merges"),
+    pytest.param(["sh", "-c", "read x; echo got-$x"], b"hi\n", True, b"hi\r\ngot-hi\r\n", b"", 0, id="tty-stdin"),
+])
+async def test_exec_session(rt: ProcessRuntime, argv: list[str], stdin: bytes | None, tty: bool, stdout: bytes,
+                            stderr: bytes, code: int) -> None:
+    cid = await rt.start(pod(), ctr("sleep", "30", env=[{"name": "MARK", "value": "m1"}]), epoch=1, host_ip=HOST_IP)
+    session = await rt.exec_session(cid, argv, stdin=stdin is not None, stdout=True, stderr=not tty, tty=tty)
+    if stdin is not None:
+        await session.write(stdin)
+        if not tty:
+            await session.close_stdin()
+    out, err = await asyncio.wait_for(collect(session), 10)
+    rec = rt._load(cid)
+    assert rec is not None
+    out = out.replace(rec["cwd"].encode(), b"<cwd>")
+    if b"/dev/pts/" in out:
+        out = out[:9] + b"<n>" + out[out.index(b"\r\n"):]
+    assert (out, err, await session.wait()) == (stdout, stderr, code)
+
+
+async def test_exec_session_resize(rt: ProcessRuntime) -> None:
+    cid = await rt.start(pod(), ctr("sleep", "30"), epoch=1, host_ip=HOST_IP)
+    session = await rt.exec_session(cid, ["sh", "-c", "sleep 0.3; stty size"], stdin=True, stdout=True,
+                                    stderr=False, tty=True)
+    await session.resize(132, 43)
+    out, _ = await asyncio.wait_for(collect(session), 10)
+    assert out.strip() == b"43 132" and await session.wait() == 0
+
+
+async def test_exec_refusals(rt: ProcessRuntime) -> None:
+    cid = await rt.start(pod(), ctr("sleep", "30"), epoch=1, host_ip=HOST_IP)
+    with pytest.raises(RuntimeStartError, match='exec: "no-such-cmd": executable file not found'):
+        await rt.exec_session(cid, ["no-such-cmd"], stdin=False, stdout=True, stderr=True, tty=False)
+    await rt.stop(cid, 0)
+    with pytest.raises(LookupError):
+        await rt.exec_session(cid, ["true"], stdin=False, stdout=True, stderr=True, tty=False)
+
+
+async def test_an_exec_dies_with_its_container_and_on_kill(rt: ProcessRuntime) -> None:
+    cid = await rt.start(pod(), ctr("sleep", "30"), epoch=1, host_ip=HOST_IP)
+    first = await rt.exec_session(cid, ["sleep", "31"], stdin=False, stdout=True, stderr=True, tty=False)
+    second = await rt.exec_session(cid, ["sh", "-c", "sleep 32 & wait"], stdin=False, stdout=True, stderr=True,
+                                   tty=True)
+    await second.kill()  # the whole group: the backgrounded sleep too
+    assert await second.wait() == 137 and group_members(second.pid) == []
+    await rt.stop(cid, 1)
+    assert await asyncio.wait_for(first.wait(), 5) == 137
+
+
+async def test_previous_output_survives_a_restart_removal(rt: ProcessRuntime) -> None:
+    p = pod(uid="u-prev")
+    first = await rt.start(p, ctr("sh", "-c", "echo one; echo two"), epoch=1, host_ip=HOST_IP)
+    await wait_until(lambda: _contains(rt, first, b"two"))
+    assert rt.previous_logs("u-prev", "main") is None
+    await rt.remove(first, keep_log=True)
+    second = await rt.start(p, ctr("sh", "-c", "echo three; sleep 30"), epoch=1, host_ip=HOST_IP, restart_count=1)
+    previous = rt.previous_logs("u-prev", "main", tail=1)
+    assert previous is not None and b"".join([c async for c in previous]) == b"two\n"
+    await rt.remove(second)  # gone for good: its previous instance's output goes too
+    assert rt.previous_logs("u-prev", "main") is None
