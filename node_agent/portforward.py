@@ -32,6 +32,10 @@ CONNECT_TIMEOUT = 5.0
 PAIR_TIMEOUT = 30.0  # kubelet's: both streams of a request must arrive within this
 CHUNK = 32768
 MAX_OPEN_REQUESTS = 256
+# spdystream does no flow control: bytes kubectl sends faster than the pod reads wait here,
+# up to this much per connection; past it the stream is reset rather than memory grown
+MAX_BUFFERED = 16 << 20
+FLOW_CONTROL_ERROR = 7
 
 Connector = Callable[[int], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]]
 
@@ -51,6 +55,7 @@ class _Request:
     reset: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
+    buffered: int = 0  # bytes in ``uplink`` not yet written to the pod
 
 
 class PortForwardSession:
@@ -102,8 +107,15 @@ class PortForwardSession:
             req = self._by_stream.get(frame.stream_id)
             if req is None:
                 return  # a stream we already forgot (reset): drop, as spdystream does
-            if frame.stream_id == req.data_id:
+            if frame.stream_id == req.data_id and not req.reset.is_set():
+                if req.buffered + len(frame.data) > MAX_BUFFERED:
+                    log.info("port-forward request %s: the pod does not read; resetting", req.request_id)
+                    req.reset.set()
+                    req.uplink.put_nowait(None)
+                    await self.send(spdy.RstStream(frame.stream_id, FLOW_CONTROL_ERROR))
+                    return
                 if frame.data:
+                    req.buffered += len(frame.data)
                     req.uplink.put_nowait(frame.data)
                 if frame.fin:
                     req.uplink.put_nowait(None)
@@ -210,6 +222,7 @@ class PortForwardSession:
             while (chunk := await req.uplink.get()) is not None:
                 writer.write(chunk)
                 await writer.drain()
+                req.buffered -= len(chunk)
             if not req.reset.is_set() and writer.can_write_eof():
                 with contextlib.suppress(OSError):
                     writer.write_eof()

@@ -139,3 +139,29 @@ async def test_ping_is_answered_and_noise_ignored() -> None:
     await c.send(spdy.Data(99, b"for a stream nobody opened"))
     await c.send(spdy.Ping(1))
     assert await c.next() == spdy.Ping(1)
+
+
+async def test_a_pod_that_does_not_read_gets_its_stream_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No flow control in spdystream: past MAX_BUFFERED unread bytes the data stream is reset
+    (and the request ends with an error stream FIN) instead of memory growing."""
+    import node_agent.portforward as pf
+    monkeypatch.setattr(pf, "MAX_BUFFERED", 1000)
+    hold = asyncio.Event()
+
+    async def silent(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        await hold.wait()  # never reads
+        w.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    c = Client(make({80: port}))
+    await c.open_pair(80, "0")
+    await c.until(lambda f: f == spdy.SynReply(3, {}))
+    await asyncio.sleep(0.1)  # connected
+    for _ in range(5):
+        await c.send(spdy.Data(3, b"x" * 400))
+    frames = await c.until(lambda f: isinstance(f, spdy.Data) and f.stream_id == 1 and f.fin)
+    assert spdy.RstStream(3, pf.FLOW_CONTROL_ERROR) in frames
+    hold.set()
+    server.close()
+    await c.session.close()
