@@ -71,6 +71,28 @@ class Gone(HaplaneError):
     code, reason = 410, "Gone"
 
 
+class Expired(Gone):
+    """410 with Kubernetes' ``Expired`` reason: a continue token or resourceVersion older than the
+    history this replica keeps. ``continue_token`` (when set) resumes the list inconsistently."""
+
+    code, reason = 410, "Expired"
+
+    def __init__(self, message: str = "", *, continue_token: str | None = None,
+                 details: dict[str, Any] | None = None) -> None:
+        super().__init__(message, details=details)
+        self.continue_token = continue_token
+
+    def to_status(self) -> dict[str, Any]:
+        status = super().to_status()
+        if self.continue_token:
+            status["metadata"]["continue"] = self.continue_token
+        return status
+
+
+class NotAcceptable(HaplaneError):
+    code, reason = 406, "NotAcceptable"
+
+
 class RequestEntityTooLarge(HaplaneError):
     code, reason = 413, "RequestEntityTooLarge"
 
@@ -114,8 +136,9 @@ class OutcomeUnknown(HaplaneError):
 _BY_REASON: dict[str, type[HaplaneError]] = {
     cls.reason: cls
     for cls in (
-        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, AlreadyExists, Conflict, Gone,
-        RequestEntityTooLarge, UnsupportedMediaType, Invalid, TooManyRequests, Unavailable, OutcomeUnknown,
+        BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, AlreadyExists, Conflict, Gone, Expired,
+        NotAcceptable, RequestEntityTooLarge, UnsupportedMediaType, Invalid, TooManyRequests, Unavailable,
+        OutcomeUnknown,
     )
 }
 

@@ -23,8 +23,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from haplane.api import fieldvalidation
+from haplane.api import fieldvalidation, tables
 from haplane.api.body import PATCH_TYPES, read_json
+from haplane.api.deletion import parse_delete_options
+from haplane.api.listing import INITIAL_EVENTS_END, encode_continue, parse_list, parse_watch
 from haplane.api.logs import pod_logs
 from haplane.api.mutations import (
     check_identity,
@@ -35,17 +37,21 @@ from haplane.api.mutations import (
     stamp_new,
 )
 from haplane.api.streams import STREAM_SUBRESOURCES, pod_stream
-from haplane.errors import BadRequest, Conflict, Gone, HaplaneError, MethodNotAllowed, NotFound
+from haplane.errors import BadRequest, Conflict, Expired, Gone, HaplaneError, MethodNotAllowed, NotFound
 from haplane.model import registry
+from haplane.model.ownership import FOREGROUND, in_foreground_deletion
 from haplane.model.registry import KindInfo
-from haplane.model.selectors import parse_field_selector, parse_label_selector
 from haplane.store import commands
 from haplane.store.store import Store
 
 SUBRESOURCES = frozenset({"", "status", "scale", "log", *STREAM_SUBRESOURCES})
 BOOKMARK_EVERY = 5.0
 PATCH_RETRIES = 8
-MAX_WATCH_SECONDS = 3600
+EXPIRED_CONTINUE = ("The provided continue parameter is too old to display a consistent list result. You can start "
+                    "a new list without the continue parameter, or use the continue token in this response to "
+                    "retrieve the remainder of the results. Continuing with the provided token results in an "
+                    "inconsistent list - objects that were created, modified, or deleted between the time the "
+                    "first chunk was returned and now may show up in the list.")
 
 
 @dataclass(frozen=True)
@@ -134,14 +140,32 @@ class ResourceAPI:
 
     # ----------------------------------------------------------------- read
     async def list(self, request: web.Request, ref: Ref) -> web.Response:
-        match = _matcher(request)
-        items, rev = await self.store.list(ref.info.kind, ref.ns if ref.info.namespaced else "",
-                                           stale=_stale(request), match=match)
-        return respond({"apiVersion": ref.info.api_version, "kind": ref.info.list_kind,
-                        "metadata": {"resourceVersion": str(rev)}, "items": items})
+        info = ref.info
+        opts = parse_list(info.kind, request.query)
+        as_table = tables.table_request(request.headers.get("Accept"), request.query)
+        try:
+            pg, rev = await self.store.list_page(info.kind, ref.ns if info.namespaced else "", at=opts.at,
+                                                 not_older_than=opts.not_older_than, after=opts.after,
+                                                 limit=opts.limit, stale=opts.stale, match=opts.match)
+        except Expired:
+            if opts.after is None:
+                raise
+            raise Expired(EXPIRED_CONTINUE, continue_token=encode_continue(self.store.fsm.rev, opts.after)) from None
+        token = encode_continue(rev, pg.next_key) if pg.next_key is not None else None
+        if as_table is not None:
+            return respond(tables.table(info.kind, pg.items, datetime.now(UTC), as_table, resource_version=str(rev),
+                                        continue_token=token, remaining=pg.remaining if token else None))
+        meta: dict[str, Any] = {"resourceVersion": str(rev)}
+        if token:
+            meta.update({"continue": token, "remainingItemCount": pg.remaining})
+        return respond({"apiVersion": info.api_version, "kind": info.list_kind, "metadata": meta, "items": pg.items})
 
     async def get(self, request: web.Request, ref: Ref) -> web.Response:
+        as_table = tables.table_request(request.headers.get("Accept"), request.query) if ref.sub != "scale" else None
         obj = await self._get(ref, stale=_stale(request))
+        if as_table is not None:
+            return respond(tables.table(ref.info.kind, [obj], datetime.now(UTC), as_table,
+                                        resource_version=obj["metadata"].get("resourceVersion")))
         return respond(scale_of(obj) if ref.sub == "scale" else obj)
 
     async def _get(self, ref: Ref, *, stale: bool = False) -> dict:
@@ -152,29 +176,38 @@ class ResourceAPI:
             raise NotFound(f'{ref.info.plural} "{ref.name}" not found') from None
 
     async def watch(self, request: web.Request, ref: Ref) -> web.StreamResponse:
-        match = _matcher(request)
-        rv_param = request.query.get("resourceVersion", "")
-        since: int | None
-        if rv_param in ("", "0"):
-            since = None
-        else:
-            try:
-                since = int(rv_param)
-            except ValueError:
-                raise BadRequest(f"resourceVersion must be an integer, not {rv_param!r}") from None
-        bookmarks = _flag(request.query.get("allowWatchBookmarks"))
-        timeout = _timeout_seconds(request)
+        opts = parse_watch(ref.info.kind, request.query)
+        as_table = tables.table_request(request.headers.get("Accept"), request.query)
         kind = ref.info.kind
         ns = ref.ns if ref.info.namespaced else ""
-        items, rev, watcher = await self.store.watch(kind, ns, since, stale=rv_param == "0" or _stale(request),
-                                                     match=match)
+        items, rev, watcher = await self.store.watch(kind, ns, opts.since, stale=opts.stale, match=opts.match)
+        headers = [as_table is not None]  # a Table watch sends the column definitions once
+
+        def event(etype: str, obj: dict) -> bytes:
+            if as_table is None or etype == "ERROR":
+                return _event(etype, obj)
+            rows = [] if etype == "BOOKMARK" else [obj]
+            out = tables.table(kind, rows, datetime.now(UTC), as_table, headers=headers[0],
+                               resource_version=(obj.get("metadata") or {}).get("resourceVersion"))
+            headers[0] = False
+            return _event(etype, out)
+
+        def bookmark(at: int, annotations: dict[str, str] | None = None) -> bytes:
+            meta: dict[str, Any] = {"resourceVersion": str(at)}
+            if annotations:
+                meta["annotations"] = annotations
+            return event("BOOKMARK", {"kind": kind, "apiVersion": ref.info.api_version, "metadata": meta})
+
         resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
         try:
             await resp.prepare(request)
-            for obj in items:
-                await resp.write(_event("ADDED", obj))
+            if opts.initial_events:
+                for obj in items:
+                    await resp.write(event("ADDED", obj))
+            if opts.initial_events_end:
+                await resp.write(bookmark(rev, {INITIAL_EVENTS_END: "true"}))
             last = rev
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + opts.timeout
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
@@ -185,13 +218,11 @@ class ResourceAPI:
                     await resp.write(_event("ERROR", exc.to_status()))
                     break
                 if change is None:
-                    if bookmarks:
+                    if opts.bookmarks:
                         last = max(last, watcher.last_rv, self.store.hub.delivered_rv)
-                        await resp.write(_event("BOOKMARK", {
-                            "kind": ref.info.kind, "apiVersion": ref.info.api_version,
-                            "metadata": {"resourceVersion": str(last)}}))
+                        await resp.write(bookmark(last))
                     continue
-                await resp.write(_event(change.type, change.obj))
+                await resp.write(event(change.type, change.obj))
                 # Let other tasks run when a backlog is drained in one go.
                 if watcher.queue.qsize() > 100:
                     await asyncio.sleep(0)
@@ -278,28 +309,52 @@ class ResourceAPI:
         raise Conflict(f'{info.plural} "{ref.name}" kept changing; gave up after {PATCH_RETRIES} attempts')
 
     async def delete(self, request: web.Request, ref: Ref, user: str) -> web.Response:
-        body = await read_json(request, required=False)
-        pre = {}
-        if isinstance(body, dict) and isinstance(body.get("preconditions"), dict):
-            pre = body["preconditions"]
-        elif body is not None and not isinstance(body, dict):
-            raise BadRequest("DeleteOptions must be a JSON object")
+        opts = parse_delete_options(await read_json(request, required=False), request.query)
         assert ref.name is not None
-        policy = body.get("propagationPolicy") if isinstance(body, dict) else None
-        if policy not in (None, "Background", "Foreground", "Orphan"):
-            raise BadRequest(f"propagationPolicy must be Background, Foreground or Orphan, not {policy!r}")
-        if policy == "Orphan":
-            await self._orphan_dependents(ref, _rid(request, user))
-        op = commands.delete(ref.info.kind, _ns(ref), ref.name, rv=_str_or_none(pre.get("resourceVersion")),
-                             uid=_str_or_none(pre.get("uid")), rid=_rid(request, user))
+        rid = _rid(request, user)
+        if opts.dry_run:
+            obj = await self._get(ref)
+            _check_preconditions(ref, obj, opts.uid, opts.resource_version)
+            return respond(obj)
+        if opts.policy == "Orphan":
+            await self._orphan_dependents(ref, rid)
+        elif opts.policy == "Foreground":
+            return respond(await self._delete_in_foreground(ref, rid, opts.uid, opts.resource_version), 202)
+        if opts.grace_seconds is not None and ref.info.kind == "Pod":
+            await self._mark_deleting(ref, rid, opts.grace_seconds, opts.uid, opts.resource_version)
+        op = commands.delete(ref.info.kind, _ns(ref), ref.name, rv=opts.resource_version, uid=opts.uid, rid=rid)
         return respond(await self.store.write(op))
+
+    async def _delete_in_foreground(self, ref: Ref, rid: str, uid: str | None, rv: str | None) -> dict:
+        """Mark the object for the garbage collector: a deletionTimestamp and the foregroundDeletion
+        finalizer. It goes once its blocking dependents are gone (haplane.control.gc)."""
+        def mark(cur: dict) -> dict:
+            _check_preconditions(ref, cur, uid, rv)
+            if in_foreground_deletion(cur):
+                return cur
+            meta = dict(cur["metadata"])
+            meta.setdefault("deletionTimestamp", _now())
+            meta["finalizers"] = [*(meta.get("finalizers") or []), FOREGROUND]
+            return dict(cur, metadata=meta)
+        return (await self._modify(ref, f"{rid}/foreground", mark))[0]
+
+    async def _mark_deleting(self, ref: Ref, rid: str, grace: int, uid: str | None, rv: str | None) -> None:
+        """Give a pod its deletion grace period before it goes, so its node agent stops the
+        containers within it (0: at once) rather than within terminationGracePeriodSeconds."""
+        def mark(cur: dict) -> dict:
+            _check_preconditions(ref, cur, uid, rv)
+            meta = dict(cur["metadata"], deletionGracePeriodSeconds=grace)
+            meta.setdefault("deletionTimestamp", _now())
+            return dict(cur, metadata=meta)
+        await self._modify(ref, f"{rid}/grace", mark)
 
     async def _orphan_dependents(self, ref: Ref, rid: str) -> None:
         """Strip owner references to the object so the garbage collector leaves its dependents."""
         owner = await self._get(ref)
         uid = owner["metadata"]["uid"]
-        for kind in ("Pod", "ConfigMap", "Service", "Endpoints"):
-            info = registry.KINDS[kind]
+        for kind, info in registry.KINDS.items():
+            if ref.info.namespaced and not info.namespaced:
+                continue
             items, _ = await self.store.list(kind, _ns(ref) if ref.info.namespaced else None, stale=True)
             for obj in items:
                 refs = obj["metadata"].get("ownerReferences") or []
@@ -313,6 +368,15 @@ class ResourceAPI:
                             del meta["ownerReferences"]
                         return dict(cur, metadata=meta)
                     await self._modify(dep_ref, f"{rid}/orphan/{kind}/{obj['metadata']['name']}", strip)
+
+
+def _check_preconditions(ref: Ref, obj: dict, uid: str | None, rv: str | None) -> None:
+    meta = obj["metadata"]
+    if uid and uid != meta.get("uid"):
+        raise Conflict(f'Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get("uid")}')
+    if rv and rv != meta.get("resourceVersion"):
+        raise Conflict(f'Operation cannot be fulfilled on {ref.info.plural} "{ref.name}": the object has been '
+                       f"modified; please apply your changes to the latest version and try again")
 
 
 # ------------------------------------------------------------------ helpers
@@ -334,28 +398,6 @@ def _stale(request: web.Request) -> bool:
     return _flag(request.query.get("stale")) or request.query.get("resourceVersion") == "0"
 
 
-def _timeout_seconds(request: web.Request) -> float:
-    raw = request.query.get("timeoutSeconds")
-    if raw is None:
-        return MAX_WATCH_SECONDS
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest("timeoutSeconds must be an integer") from None
-    if value < 0:
-        raise BadRequest("timeoutSeconds must not be negative")
-    return min(value, MAX_WATCH_SECONDS)
-
-
-def _matcher(request: web.Request) -> Any:
-    labels = parse_label_selector(request.query.get("labelSelector", ""))
-    fields = parse_field_selector(request.query.get("fieldSelector", ""))
-
-    def match(obj: dict) -> bool:
-        return labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj)
-    return match
-
-
 def _rid(request: web.Request, user: str) -> str:
     given = request.headers.get("X-Request-Id")
     if given is None:
@@ -363,14 +405,6 @@ def _rid(request: web.Request, user: str) -> str:
     if not (0 < len(given) <= 128) or not given.isprintable():
         raise BadRequest("X-Request-Id must be 1..128 printable characters")
     return f"{user}:{given}"
-
-
-def _str_or_none(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise BadRequest("preconditions must be strings")
-    return value
 
 
 __all__ = ["HaplaneError", "ResourceAPI", "Ref", "parse_path"]

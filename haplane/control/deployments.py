@@ -37,6 +37,8 @@ async def deployment_step(ctx: ControlContext) -> float | None:
     requeue: list[float] = []
     for dep in deployments:
         meta = dep["metadata"]
+        if meta.get("deletionTimestamp"):
+            continue  # being deleted (in the foreground): the garbage collector takes its pods, nothing new
         ns = meta["namespace"]
         cm = fsm.get("ConfigMap", ns, history_name(meta["name"]))
         history = history_from_data((cm or {}).get("data"))

@@ -3,6 +3,13 @@
 Ownership follows Kubernetes' ``metadata.ownerReferences``: an object is garbage once none of
 the uids it names exists any more (background propagation). ``DELETE`` with
 ``propagationPolicy: Orphan`` strips the references first (in the API), so nothing is collected.
+
+Foreground propagation (``propagationPolicy: Foreground``): the API gives the owner a
+``deletionTimestamp`` and the ``foregroundDeletion`` finalizer and leaves it in place. The
+collector then deletes the owner's blocking dependents (``blockOwnerDeletion: true``) — those
+that have dependents of their own in the foreground too, so a Deployment's ReplicaSets go after
+their Pods — and once none is left it deletes the owner (finalizer and object at once, with a
+uid and resourceVersion precondition). Non-blocking dependents then go as ordinary garbage.
 """
 
 from __future__ import annotations
@@ -12,12 +19,14 @@ import logging
 import math
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from haplane.control.leader import ControlContext
 from haplane.control.loops import level_triggered
 from haplane.control.nodes import parse_time
 from haplane.errors import Conflict, HaplaneError, NotFound
+from haplane.model.ownership import FOREGROUND, in_foreground_deletion
 from haplane.store import commands
 from haplane.store.fsm import Change
 
@@ -61,13 +70,47 @@ def expired_events(events: Iterable[dict], now: float, ttl: float) -> list[dict]
     return out
 
 
+@dataclass(frozen=True)
+class ForegroundPlan:
+    delete: list[tuple[str, dict]]     # leaf dependents of owners being deleted in the foreground
+    mark: list[tuple[str, dict]]       # dependents with dependents: into foreground deletion themselves
+    finish: list[tuple[str, dict]]     # owners whose blocking dependents are all gone
+
+
+def foreground(objects: Iterable[tuple[str, dict]]) -> ForegroundPlan:
+    """What foreground deletion does next, over every (kind, obj) that can own or depend. Pure."""
+    objects = list(objects)
+    dependents: dict[str, list[tuple[str, dict, bool]]] = {}
+    for kind, obj in objects:
+        for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+            dependents.setdefault(str(ref.get("uid")), []).append((kind, obj, bool(ref.get("blockOwnerDeletion"))))
+    plan = ForegroundPlan([], [], [])
+    seen: set[str] = set()
+    for kind, owner in objects:
+        if not in_foreground_deletion(owner):
+            continue
+        blocking = [(k, o) for k, o, block in dependents.get(owner["metadata"].get("uid", ""), []) if block]
+        if not blocking:
+            plan.finish.append((kind, owner))
+            continue
+        for dep_kind, dep in blocking:
+            uid = dep["metadata"].get("uid", "")
+            if uid in seen or (dep.get("metadata") or {}).get("deletionTimestamp"):
+                continue  # already going (or a pod terminating): wait for it
+            seen.add(uid)
+            (plan.mark if dependents.get(uid) else plan.delete).append((dep_kind, dep))
+    return plan
+
+
 def makes_garbage(change: Change) -> bool:
     """Can this change turn something into garbage? An owner deleted, or a dependent created
     or re-parented with owner references (whose owners may be gone already). Status writes,
     bindings and the like cannot: they need no collection pass (the periodic resync still
     runs, for Event expiry)."""
     if change.type == "DELETED":
-        return change.kind in OWNER_KINDS
+        return change.kind in OWNER_KINDS or change.kind in DEPENDENT_KINDS
+    if in_foreground_deletion(change.obj):
+        return True
     if change.kind not in DEPENDENT_KINDS:
         return False
     refs = (change.obj.get("metadata") or {}).get("ownerReferences")
@@ -82,19 +125,38 @@ async def gc_step(ctx: ControlContext, *, event_ttl: float = 3600.0) -> None:
         live.update(o["metadata"].get("uid", "") for o in fsm.list(kind, None)[0])
     dependents = [(kind, o) for kind in DEPENDENT_KINDS for o in fsm.list(kind, None)[0]]
     doomed = garbage(dependents, live)
+    owners = [(kind, o) for kind in OWNER_KINDS if kind not in DEPENDENT_KINDS for o in fsm.list(kind, None)[0]]
+    plan = foreground(owners + dependents)
+    doomed += plan.delete
+    await asyncio.gather(*(_mark_foreground(ctx, kind, obj) for kind, obj in plan.mark),
+                         *(_delete(ctx, kind, obj, rv=True) for kind, obj in plan.finish))
     events, _ = fsm.list("Event", None)
     doomed += [("Event", e) for e in expired_events(events, ctx.clock.now(), event_ttl)]
     await asyncio.gather(*(_delete(ctx, kind, obj) for kind, obj in doomed[:2000]))
 
 
-async def _delete(ctx: ControlContext, kind: str, obj: dict) -> None:
+async def _delete(ctx: ControlContext, kind: str, obj: dict, *, rv: bool = False) -> None:
     meta = obj["metadata"]
     try:
-        await ctx.write(commands.delete(kind, meta.get("namespace", ""), meta["name"], uid=meta.get("uid")))
+        await ctx.write(commands.delete(kind, meta.get("namespace", ""), meta["name"], uid=meta.get("uid"),
+                                        rv=meta.get("resourceVersion") if rv else None))
     except (Conflict, NotFound):
         pass
     except HaplaneError as exc:
         log.info("garbage collection of %s %s failed: %s", kind, meta["name"], exc)
+
+
+async def _mark_foreground(ctx: ControlContext, kind: str, obj: dict) -> None:
+    meta = obj["metadata"]
+    new_meta = dict(meta, deletionTimestamp=ctx.timestamp(),
+                    finalizers=[*(meta.get("finalizers") or []), FOREGROUND])
+    try:
+        await ctx.write(commands.update(kind, meta.get("namespace", ""), meta["name"], dict(obj, metadata=new_meta),
+                                        rv=meta.get("resourceVersion"), uid=meta.get("uid")))
+    except (Conflict, NotFound):
+        pass
+    except HaplaneError as exc:
+        log.info("foreground deletion of %s %s failed: %s", kind, meta["name"], exc)
 
 
 async def gc_loop(ctx: ControlContext, *, event_ttl: float = 3600.0) -> None:

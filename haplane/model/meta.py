@@ -96,6 +96,7 @@ class ObjectMeta(KubeModel):
     labels: Labels | None = None
     annotations: Annotations | None = None
     owner_references: list[OwnerReference] | None = None
+    finalizers: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = None
 
     @model_validator(mode="after")
     def _one_controller(self) -> Self:

@@ -17,7 +17,7 @@ from haplane.model.names import check_label_value, check_qualified_name
 
 __all__ = [
     "Requirement", "LabelSelector", "parse_label_selector", "label_selector_from_obj",
-    "FieldRequirement", "FieldSelector", "parse_field_selector",
+    "FieldRequirement", "FieldSelector", "parse_field_selector", "FIELD_LABELS", "for_kind",
 ]
 
 Operator = Literal["In", "NotIn", "Exists", "DoesNotExist"]
@@ -173,12 +173,15 @@ _ESCAPES = {"\\": "\\", ",": ",", "=": "=", "!": "!"}
 
 @dataclass(frozen=True)
 class FieldRequirement:
-    field: str                    # dotted path into the object dict: "spec.nodeName"
+    field: str                    # the field label as written: "spec.nodeName"
     operator: Literal["=", "!="]
     value: str
+    path: str = ""                # dotted path into the object dict when it differs from the label
+    default: str = ""             # what an absent field compares as ("false" for a bool)
 
     def matches(self, obj: Mapping[str, Any]) -> bool:
-        return (field_value(obj, self.field) == self.value) == (self.operator == "=")
+        found = field_value(obj, self.path or self.field) or self.default
+        return (found == self.value) == (self.operator == "=")
 
     def __str__(self) -> str:
         escaped = "".join("\\" + c if c in _ESCAPES else c for c in self.value)
@@ -261,3 +264,37 @@ def parse_field_selector(text: str) -> FieldSelector:
             raise BadRequest(f"invalid field selector {text!r}: invalid field path {field!r}")
         requirements.append(FieldRequirement(field, op, "".join(chars[end:])))  # type: ignore[arg-type]
     return FieldSelector(tuple(requirements))
+
+
+# The field labels each kind can be selected by, as the Kubernetes API server allows them
+# (pkg/registry/*/strategy.go ToSelectableFields); any other label is a 400. Every kind has
+# metadata.name and metadata.namespace.
+FIELD_LABELS: dict[str, frozenset[str]] = {
+    "Pod": frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
+                      "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"}),
+    "Node": frozenset({"spec.unschedulable"}),
+    "Namespace": frozenset({"status.phase"}),
+    "Event": frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                        "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                        "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}),
+    "ReplicaSet": frozenset({"status.replicas"}),
+    "Service": frozenset({"spec.clusterIP", "spec.type"}),
+}
+_FIELD_PATHS = {("Event", "source"): "source.component"}
+_FIELD_DEFAULTS = {("Node", "spec.unschedulable"): "false", ("Pod", "spec.hostNetwork"): "false",
+                   ("Pod", "spec.restartPolicy"): "Always", ("Pod", "spec.schedulerName"): "default-scheduler",
+                   ("Service", "spec.type"): "ClusterIP", ("ReplicaSet", "status.replicas"): "0"}
+
+
+def for_kind(kind: str, selector: FieldSelector) -> FieldSelector:
+    """``selector`` checked against the field labels ``kind`` supports (BadRequest naming the first
+    unsupported one) and bound to where each label lives in the object and what its absence means."""
+    allowed = FIELD_LABELS.get(kind, frozenset()) | {"metadata.name", "metadata.namespace"}
+    bound = []
+    for req in selector.requirements:
+        if req.field not in allowed:
+            raise BadRequest(f'field label not supported: {req.field} (a {kind} can be selected by '
+                             f'{", ".join(sorted(allowed))})')
+        bound.append(FieldRequirement(req.field, req.operator, req.value, _FIELD_PATHS.get((kind, req.field), ""),
+                                      _FIELD_DEFAULTS.get((kind, req.field), "")))
+    return FieldSelector(tuple(bound))

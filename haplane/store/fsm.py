@@ -51,7 +51,7 @@ class Change:
     kind: str
     ns: str
     obj: dict[str, Any]
-    prev: dict[str, Any] | None = None  # the object before a MODIFIED (for selector transitions)
+    prev: dict[str, Any] | None = None  # the object before a MODIFIED or DELETED (selector transitions, rewind)
 
 
 class OpError(Exception):
@@ -234,7 +234,7 @@ class StateMachine:
         self.rev += 1
         gone = dict(old)
         gone["metadata"] = dict(old["metadata"], resourceVersion=str(self.rev))
-        changes.append(Change(self.rev, "DELETED", kind, ns, gone))
+        changes.append(Change(self.rev, "DELETED", kind, ns, gone, prev=old))
         return gone
 
     # ------------------------------------------------------------------ reads

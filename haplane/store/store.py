@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from haplane.errors import NotFound, from_status
+from haplane.errors import NotFound, OutcomeUnknown, from_status
 from haplane.store.fsm import StateMachine
 from haplane.store.proposer import Proposer
+from haplane.store.rewind import Key, Page, page, rewind
 from haplane.store.watch import Watcher, WatchHub
 
 Match = Callable[[dict], bool]
@@ -47,6 +48,34 @@ class Store:
         await self.sync(stale)
         items, rev = self.fsm.list(kind, ns)
         return [o for o in items if match(o)], rev
+
+    async def list_page(self, kind: str, ns: str | None, *, at: int | None = None, not_older_than: int | None = None,
+                        after: Key | None = None, limit: int | None = None, stale: bool = False,
+                        match: Match = _everything) -> tuple[Page, int]:
+        """One page of a list and the revision it shows.
+
+        ``at``: the state exactly at that revision (continue pages, ``resourceVersionMatch=Exact``),
+        rebuilt from the watch window — :class:`~haplane.errors.Expired` once it is older than the
+        window. ``not_older_than``: this replica's state if it has reached that revision. Neither: a
+        linearizable read (or this replica's state with ``stale``). A revision this replica has not
+        reached yet waits for a barrier; one no replica has reached is a 504, as in Kubernetes.
+        """
+        wanted = at if at is not None else not_older_than
+        if wanted is None:
+            await self.sync(stale)
+        elif self.fsm.rev < wanted:
+            await self.sync(False)
+            if self.fsm.rev < wanted:
+                raise OutcomeUnknown(f"Too large resource version: {wanted}, current: {self.fsm.rev}", details={
+                    "causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                    "retryAfterSeconds": 1})
+        with self.fsm.lock:
+            items, rev = self.fsm.list(kind, ns)
+            state = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): o for o in items}
+            if at is not None and at < rev:
+                state = rewind(state, self.hub.changes_after(at), kind, ns)
+                rev = at
+            return page(state, match, after=after, limit=limit), rev
 
     async def write(self, op: dict, *, timeout: float | None = None) -> Any:
         result = await self.proposer.submit(op, timeout=timeout)

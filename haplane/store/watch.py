@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from haplane.errors import Gone
+from haplane.errors import Expired, Gone
 from haplane.store.fsm import Change, StateMachine
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,19 @@ class WatchHub:
                 watcher.offer(change, etype)
         self._watchers.add(watcher)
         return watcher
+
+    def changes_after(self, rev: int) -> list[Change]:
+        """Every change after revision ``rev``, oldest first (for lists at a past revision).
+        Call with the state machine's lock held; :class:`Expired` when ``rev`` is below the floor."""
+        if rev < self.floor:
+            raise Expired(f"too old resource version: {rev} ({self.floor})")
+        newer: list[Change] = []
+        for change in reversed(self._window):
+            if change.rv <= rev:
+                break
+            newer.append(change)
+        newer.reverse()
+        return newer
 
     def unsubscribe(self, watcher: Watcher) -> None:
         watcher.closed = True
