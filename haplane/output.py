@@ -269,7 +269,8 @@ def service_row(obj: Obj, now: datetime, wide: bool) -> Row:
 
 
 def format_endpoints(obj: Obj, limit: int = 3) -> str:
-    """``ip:port,...`` — the first ``limit`` then `` + N more...`` like kubectl."""
+    """``ip:port,...`` — the first ``limit`` then `` + N more...`` like kubectl; ``<none>`` without subsets,
+    ``""`` with subsets but no ready address (as Kubernetes prints it)."""
     items: list[str] = []
     for subset in obj.get("subsets") or []:
         ports = subset.get("ports") or [{}]
@@ -277,7 +278,7 @@ def format_endpoints(obj: Obj, limit: int = 3) -> str:
             for addr in subset.get("addresses") or []:
                 ip = addr.get("ip", "")
                 items.append(f"{ip}:{port['port']}" if port.get("port") is not None else str(ip))
-    if not items:
+    if not obj.get("subsets"):
         return NONE
     if len(items) > limit:
         return ",".join(items[:limit]) + f" + {len(items) - limit} more..."

@@ -10,6 +10,7 @@ from haplane.errors import BadRequest
 from haplane.model.selectors import (
     LabelSelector,
     Requirement,
+    for_kind,
     label_selector_from_obj,
     parse_field_selector,
     parse_label_selector,
@@ -210,3 +211,39 @@ def test_any_selector_text_parses_or_is_bad_request(text: str) -> None:
             parse(text)
         except BadRequest:
             pass
+
+
+NODE = {"metadata": {"name": "n1"}, "spec": {}}
+EVENT = {"metadata": {"name": "e", "namespace": "default"}, "type": "Warning", "reason": "BackOff",
+         "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default", "uid": "u1"},
+         "source": {"component": "kubelet"}}
+POD = {"metadata": {"name": "p", "namespace": "shop"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}
+
+
+@pytest.mark.parametrize(("kind", "obj", "text", "expected"), [
+    pytest.param("Node", NODE, "spec.unschedulable=false", True, id="absent-bool-is-false"),
+    pytest.param("Node", NODE, "spec.unschedulable=true", False, id="not-cordoned"),
+    pytest.param("Node", {**NODE, "spec": {"unschedulable": True}}, "spec.unschedulable=true", True, id="cordoned"),
+    pytest.param("Event", EVENT, "involvedObject.kind=Pod,involvedObject.name=web,involvedObject.namespace=default,"
+                 "involvedObject.uid=u1", True, id="describe-events"),
+    pytest.param("Event", EVENT, "type=Warning,reason=BackOff", True, id="type-reason"),
+    pytest.param("Event", EVENT, "source=kubelet", True, id="source-is-the-component"),
+    pytest.param("Event", EVENT, "involvedObject.uid=u2", False, id="other-object"),
+    pytest.param("Pod", POD, "spec.nodeName=n1,status.phase!=Succeeded,status.phase!=Failed", True,
+                 id="describe-node-pods"),
+    pytest.param("Pod", POD, "metadata.namespace=shop,metadata.name=p", True, id="metadata"),
+    pytest.param("Pod", POD, "spec.restartPolicy=Always", True, id="defaulted"),
+])
+def test_field_selector_for_kind(kind: str, obj: dict, text: str, expected: bool) -> None:
+    assert for_kind(kind, parse_field_selector(text)).matches(obj) is expected
+
+
+@pytest.mark.parametrize(("kind", "text"), [
+    pytest.param("Pod", "spec.containers=x", id="pod-spec-field"),
+    pytest.param("Deployment", "spec.replicas=1", id="deployment-spec"),
+    pytest.param("Node", "status.phase=Running", id="node-phase"),
+    pytest.param("Event", "message=x", id="event-message"),
+])
+def test_unsupported_field_label_is_bad_request(kind: str, text: str) -> None:
+    with pytest.raises(BadRequest, match="field label not supported"):
+        for_kind(kind, parse_field_selector(text))
