@@ -213,26 +213,26 @@ def test_any_selector_text_parses_or_is_bad_request(text: str) -> None:
             pass
 
 
-NODE = {"metadata": {"name": "n1"}, "spec": {}}
-EVENT = {"metadata": {"name": "e", "namespace": "default"}, "type": "Warning", "reason": "BackOff",
+NODE_F = {"metadata": {"name": "n1"}, "spec": {}}
+EVENT_F = {"metadata": {"name": "e", "namespace": "default"}, "type": "Warning", "reason": "BackOff",
          "involvedObject": {"kind": "Pod", "name": "web", "namespace": "default", "uid": "u1"},
          "source": {"component": "kubelet"}}
-POD = {"metadata": {"name": "p", "namespace": "shop"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}
+SCHEDULED_POD = {"metadata": {"name": "p", "namespace": "shop"}, "spec": {"nodeName": "n1"}, "status": {"phase": "Running"}}
 
 
 @pytest.mark.parametrize(("kind", "obj", "text", "expected"), [
-    pytest.param("Node", NODE, "spec.unschedulable=false", True, id="absent-bool-is-false"),
-    pytest.param("Node", NODE, "spec.unschedulable=true", False, id="not-cordoned"),
-    pytest.param("Node", {**NODE, "spec": {"unschedulable": True}}, "spec.unschedulable=true", True, id="cordoned"),
-    pytest.param("Event", EVENT, "involvedObject.kind=Pod,involvedObject.name=web,involvedObject.namespace=default,"
+    pytest.param("Node", NODE_F, "spec.unschedulable=false", True, id="absent-bool-is-false"),
+    pytest.param("Node", NODE_F, "spec.unschedulable=true", False, id="not-cordoned"),
+    pytest.param("Node", {**NODE_F, "spec": {"unschedulable": True}}, "spec.unschedulable=true", True, id="cordoned"),
+    pytest.param("Event", EVENT_F, "involvedObject.kind=Pod,involvedObject.name=web,involvedObject.namespace=default,"
                  "involvedObject.uid=u1", True, id="describe-events"),
-    pytest.param("Event", EVENT, "type=Warning,reason=BackOff", True, id="type-reason"),
-    pytest.param("Event", EVENT, "source=kubelet", True, id="source-is-the-component"),
-    pytest.param("Event", EVENT, "involvedObject.uid=u2", False, id="other-object"),
-    pytest.param("Pod", POD, "spec.nodeName=n1,status.phase!=Succeeded,status.phase!=Failed", True,
+    pytest.param("Event", EVENT_F, "type=Warning,reason=BackOff", True, id="type-reason"),
+    pytest.param("Event", EVENT_F, "source=kubelet", True, id="source-is-the-component"),
+    pytest.param("Event", EVENT_F, "involvedObject.uid=u2", False, id="other-object"),
+    pytest.param("Pod", SCHEDULED_POD, "spec.nodeName=n1,status.phase!=Succeeded,status.phase!=Failed", True,
                  id="describe-node-pods"),
-    pytest.param("Pod", POD, "metadata.namespace=shop,metadata.name=p", True, id="metadata"),
-    pytest.param("Pod", POD, "spec.restartPolicy=Always", True, id="defaulted"),
+    pytest.param("Pod", SCHEDULED_POD, "metadata.namespace=shop,metadata.name=p", True, id="metadata"),
+    pytest.param("Pod", SCHEDULED_POD, "spec.restartPolicy=Always", True, id="defaulted"),
 ])
 def test_field_selector_for_kind(kind: str, obj: dict, text: str, expected: bool) -> None:
     assert for_kind(kind, parse_field_selector(text)).matches(obj) is expected
