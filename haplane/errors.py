@@ -89,10 +89,6 @@ class Expired(Gone):
         return status
 
 
-class NotAcceptable(HaplaneError):
-    code, reason = 406, "NotAcceptable"
-
-
 class RequestEntityTooLarge(HaplaneError):
     code, reason = 413, "RequestEntityTooLarge"
 

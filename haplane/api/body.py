@@ -37,7 +37,9 @@ async def read_json(request: web.Request, *, allowed: frozenset[str] = JSON_TYPE
         if required:
             raise BadRequest("request body is empty")
         return None
-    ctype = request.content_type
+    # No Content-Type at all is JSON, as the Kubernetes API server takes it (the official Python
+    # client sends DeleteOptions bodies without one); aiohttp would call it application/octet-stream.
+    ctype = request.content_type if "Content-Type" in request.headers else "application/json"
     if ctype not in allowed:
         if allowed is PATCH_TYPES:
             raise UnsupportedMediaType(

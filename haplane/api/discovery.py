@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from haplane.api.media import JSON_RANGES, media_ranges
 from haplane.errors import NotAcceptable, NotFound
 from haplane.model.registry import KINDS, VIRTUAL_RESOURCES, KindInfo, VirtualResource
 
@@ -204,16 +205,12 @@ def negotiate(accept: str | None) -> str | None:
     if not accept or not accept.strip():
         return ""
     legacy = False
-    for media_range in accept.split(","):
-        parts = [p.strip() for p in media_range.split(";")]
-        mtype = parts[0].lower()
-        params = dict(p.partition("=")[::2] for p in parts[1:] if "=" in p)
-        params = {k.strip().lower(): v.strip() for k, v in params.items() if k.strip().lower() != "q"}
+    for mtype, params in media_ranges(accept):
         if mtype == "application/json" and params.get("g") == AGGREGATED_GROUP:
             if params.get("as") == "APIGroupDiscoveryList" and params.get("v") in AGGREGATED_VERSIONS:
                 return params["v"]
             continue
-        if mtype in ("application/json", "application/*", "*/*") and not params:
+        if mtype in JSON_RANGES and not params:
             legacy = True
     return "" if legacy else None
 

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from haplane import output
+from haplane.api.media import JSON_RANGES, media_ranges
 from haplane.errors import BadRequest, NotAcceptable
 from haplane.model.selectors import label_selector_from_obj
 
@@ -304,20 +305,6 @@ class TableRequest:
     no_headers: bool = False
 
 
-def _media_types(accept: str) -> list[tuple[str, dict[str, str]]]:
-    out = []
-    for part in accept.split(","):
-        pieces = [p.strip() for p in part.split(";")]
-        if not pieces[0]:
-            continue
-        params = {}
-        for p in pieces[1:]:
-            key, _, value = p.partition("=")
-            params[key.strip().lower()] = value.strip()
-        out.append((pieces[0].lower(), params))
-    return out
-
-
 def table_request(accept: str | None, query: Mapping[str, str]) -> TableRequest | None:
     """The Table the Accept header asks for, or None for plain JSON.
 
@@ -328,8 +315,8 @@ def table_request(accept: str | None, query: Mapping[str, str]) -> TableRequest 
     """
     chosen: str | None = None
     acceptable = False
-    for media, params in _media_types(accept or ""):
-        if media not in ("application/json", "application/*", "*/*"):
+    for media, params in media_ranges(accept):
+        if media not in JSON_RANGES:
             continue
         as_ = params.get("as")
         if as_ is None:
