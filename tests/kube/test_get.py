@@ -12,6 +12,11 @@ The commands (one per case id below):
     get --raw: limit/continue pages over a change, resourceVersionMatch=Exact
     describe pod | deployment | node | service
     delete deploy --cascade=background | --cascade=foreground | --cascade=orphan; delete pod --force --grace-period=0
+    official client: delete_namespaced_config_map with a failing and a matching uid precondition
+    the wire: Table v1beta1 + includeObject=Object, single-object Table, includeObject=None, plain JSON pages;
+      406 / 400 / 504 for bad Accept, includeObject, continue, too large resourceVersion, sendInitialEvents;
+      a Table watch sends the columns once; sendInitialEvents ends with the initial-events-end BOOKMARK;
+      a continue token from one replica continues on another
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ import json
 import os
 import re
 import select
+import ssl
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -399,3 +407,91 @@ def test_delete_precondition_conflict(app: KubeCluster) -> None:
         api.read_namespaced_config_map("settings", NS)
     assert missing.value.status == 404
     app.kubectl("create", "--validate=false", "-f", "-", input=APP.split("---")[3])
+
+
+# ------------------------------------------------------------------ the wire, as kubectl's Accept asks
+TABLE_V1 = "application/json;as=Table;v=v1;g=meta.k8s.io"
+TABLE_V1BETA1 = "application/json;as=Table;v=v1beta1;g=meta.k8s.io"
+
+
+def http(kube: KubeCluster, path: str, accept: str, replica: int = 0) -> tuple[int, bytes]:
+    req = urllib.request.Request(kube.lc.endpoints[replica] + path, headers={
+        "Accept": accept, "Authorization": f"Bearer {kube.lc.admin_token}"})
+    ctx = ssl.create_default_context(cafile=kube.lc.ca_file)
+    try:
+        with urllib.request.urlopen(req, context=ctx, timeout=30) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.mark.parametrize(("path", "accept", "check"), [
+    pytest.param(f"/api/v1/namespaces/{NS}/pods?includeObject=Object&labelSelector=run%3Dsolo",
+                 f"{TABLE_V1BETA1},application/json",
+                 lambda t: t["apiVersion"] == "meta.k8s.io/v1beta1" and t["rows"][0]["object"]["kind"] == "Pod"
+                 and t["rows"][0]["object"]["spec"]["containers"][0]["name"] == "solo", id="v1beta1-object"),
+    pytest.param(f"/api/v1/namespaces/{NS}/pods/solo", f"{TABLE_V1},application/json",
+                 lambda t: t["kind"] == "Table" and t["rows"][0]["cells"][:3] == ["solo", "1/1", "Running"]
+                 and t["rows"][0]["object"]["kind"] == "PartialObjectMetadata", id="get-metadata"),
+    pytest.param(f"/apis/apps/v1/namespaces/{NS}/deployments?includeObject=None", TABLE_V1,
+                 lambda t: [r["cells"][:2] for r in t["rows"]] == [["web", "2/2"]] and "object" not in t["rows"][0]
+                 and [c["name"] for c in t["columnDefinitions"]][:3] == ["Name", "Ready", "Up-to-date"],
+                 id="include-none"),
+    pytest.param(f"/api/v1/namespaces/{NS}/pods?limit=1", "application/json",
+                 lambda t: t["kind"] == "PodList" and len(t["items"]) == 1 and t["metadata"]["continue"],
+                 id="plain-json"),
+])
+def test_table_wire(app: KubeCluster, path: str, accept: str, check: Callable[[dict], bool]) -> None:
+    status, body = http(app, path, accept)
+    assert status == 200, body
+    assert check(json.loads(body)), body
+
+
+@pytest.mark.parametrize(("path", "accept", "code", "reason"), [
+    pytest.param(f"/api/v1/namespaces/{NS}/pods", "application/yaml", 406, "NotAcceptable", id="not-acceptable"),
+    pytest.param(f"/api/v1/namespaces/{NS}/pods?includeObject=All", TABLE_V1, 400, "BadRequest", id="bad-include"),
+    pytest.param(f"/api/v1/namespaces/{NS}/pods?continue=bogus", "application/json", 400, "BadRequest",
+                 id="bad-continue"),
+    pytest.param(f"/api/v1/namespaces/{NS}/pods?resourceVersion=99999999&resourceVersionMatch=NotOlderThan",
+                 "application/json", 504, "Timeout", id="too-large-resource-version"),
+    pytest.param(f"/api/v1/namespaces/{NS}/pods?watch=1&sendInitialEvents=true", "application/json", 400,
+                 "BadRequest", id="initial-events-without-match"),
+])
+def test_bad_list_options(app: KubeCluster, path: str, accept: str, code: int, reason: str) -> None:
+    status, body = http(app, path, accept)
+    assert (status, json.loads(body)["reason"]) == (code, reason), body
+
+
+def watch_events(kube: KubeCluster, query: str, accept: str) -> list[dict]:
+    status, body = http(kube, f"/api/v1/namespaces/{NS}/pods?watch=1&timeoutSeconds=2&{query}", accept)
+    assert status == 200, body
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def test_watch_as_table_sends_the_columns_once(app: KubeCluster) -> None:
+    events = watch_events(app, "", TABLE_V1)
+    assert len(events) == 3 and {e["type"] for e in events} == {"ADDED"}
+    assert all(e["object"]["kind"] == "Table" and len(e["object"]["rows"]) == 1 for e in events)
+    assert events[0]["object"]["columnDefinitions"][0]["name"] == "Name"
+    assert [e["object"]["columnDefinitions"] for e in events[1:]] == [None, None]
+
+
+def test_watch_list_ends_its_initial_events_with_a_bookmark(app: KubeCluster) -> None:
+    events = watch_events(app, "sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true",
+                          "application/json")
+    assert [e["type"] for e in events[:4]] == ["ADDED"] * 3 + ["BOOKMARK"]
+    mark = events[3]["object"]["metadata"]
+    assert mark["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(mark["resourceVersion"]) >= max(int(e["object"]["metadata"]["resourceVersion"]) for e in events[:3])
+
+
+def test_continue_on_another_replica(app: KubeCluster) -> None:
+    """A continue token from one replica serves the rest of the same list on another."""
+    status, body = http(app, f"/api/v1/namespaces/{NS}/pods?limit=1", "application/json", replica=0)
+    first = json.loads(body)
+    status, body = http(app, f"/api/v1/namespaces/{NS}/pods?limit=5&continue={first['metadata']['continue']}",
+                        "application/json", replica=2)
+    assert status == 200, body
+    rest = json.loads(body)
+    assert rest["metadata"]["resourceVersion"] == first["metadata"]["resourceVersion"]
+    assert len(first["items"]) + len(rest["items"]) == len(pod_names(app))
