@@ -26,6 +26,7 @@ from haplane.control.leader import ControlContext
 from haplane.control.loops import level_triggered
 from haplane.control.nodes import parse_time
 from haplane.errors import Conflict, HaplaneError, NotFound
+from haplane.model import registry
 from haplane.model.ownership import FOREGROUND, in_foreground_deletion
 from haplane.store import commands
 from haplane.store.fsm import Change
@@ -108,7 +109,7 @@ def makes_garbage(change: Change) -> bool:
     bindings and the like cannot: they need no collection pass (the periodic resync still
     runs, for Event expiry)."""
     if change.type == "DELETED":
-        return change.kind in OWNER_KINDS or change.kind in DEPENDENT_KINDS
+        return change.kind in OWNER_KINDS or change.kind in DEPENDENT_KINDS or in_foreground_deletion(change.obj)
     if in_foreground_deletion(change.obj):
         return True
     if change.kind not in DEPENDENT_KINDS:
@@ -126,7 +127,10 @@ async def gc_step(ctx: ControlContext, *, event_ttl: float = 3600.0) -> None:
     dependents = [(kind, o) for kind in DEPENDENT_KINDS for o in fsm.list(kind, None)[0]]
     doomed = garbage(dependents, live)
     owners = [(kind, o) for kind in OWNER_KINDS if kind not in DEPENDENT_KINDS for o in fsm.list(kind, None)[0]]
-    plan = foreground(owners + dependents)
+    # Any kind may be deleted in the foreground; those that own nothing need only their finish.
+    others = [(kind, o) for kind in sorted(fsm.kinds()) if kind not in OWNER_KINDS and kind not in DEPENDENT_KINDS
+              for o in fsm.list(kind, None)[0] if in_foreground_deletion(o)]
+    plan = foreground(owners + dependents + others)
     doomed += plan.delete
     await asyncio.gather(*(_mark_foreground(ctx, kind, obj) for kind, obj in plan.mark),
                          *(_delete(ctx, kind, obj, rv=True) for kind, obj in plan.finish))
@@ -163,4 +167,4 @@ async def gc_loop(ctx: ControlContext, *, event_ttl: float = 3600.0) -> None:
     async def step(c: ControlContext) -> None:
         await gc_step(c, event_ttl=event_ttl)
     step.__name__ = "gc_step"
-    await level_triggered(ctx, OWNER_KINDS + DEPENDENT_KINDS, step, resync=30.0, settle=0.2, relevant=makes_garbage)
+    await level_triggered(ctx, tuple(registry.KINDS), step, resync=30.0, settle=0.2, relevant=makes_garbage)

@@ -96,6 +96,9 @@ def test_foreground(objects: list, delete: list, mark: list, finish: list) -> No
     pytest.param(Change(2, "DELETED", "Endpoints", "default", obj("e", "d")), True,
                  id="dependent-deleted-may-unblock"),
     pytest.param(Change(2, "MODIFIED", "Deployment", "default", obj("d"), obj("d")), False, id="owner-changed"),
+    pytest.param(Change(2, "MODIFIED", "Event", "default", obj("e", fg=True), obj("e")), True,
+                 id="any-kind-marked-foreground"),
+    pytest.param(Change(2, "DELETED", "Event", "default", obj("e")), False, id="event-expired"),
 ])
 def test_foreground_wakes_the_collector(change: Change, wakes: bool) -> None:
     assert makes_garbage(change) is wakes
