@@ -213,14 +213,14 @@ def test_env_from_pod_fields_is_kept() -> None:
 def test_unknown_fields_are_dropped_with_one_warning_each() -> None:
     body = copy.deepcopy(MINIMAL["Deployment"])
     body["foo"] = 1
-    body["metadata"]["finalizers"] = ["x"]
+    body["metadata"]["selfLink"] = "/apis/apps/v1/x"
     body["spec"]["progressDeadlineSeconds"] = 600
     body["spec"]["template"]["spec"]["dnsPolicy"] = "ClusterFirst"
     body["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
     body["status"] = {"collisionCount": 1}
     out, warnings = validate("Deployment", body)
     assert sorted(warnings) == [
-        'unknown field "foo"', 'unknown field "metadata.finalizers"', 'unknown field "spec.progressDeadlineSeconds"',
+        'unknown field "foo"', 'unknown field "metadata.selfLink"', 'unknown field "spec.progressDeadlineSeconds"',
         'unknown field "spec.template.spec.containers[0].securityContext"',
         'unknown field "spec.template.spec.dnsPolicy"', 'unknown field "status.collisionCount"',
     ]
