@@ -107,8 +107,7 @@ def phases(kube: KubeCluster, selector: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def app(kube: KubeCluster) -> KubeCluster:
-    # --validate=false: client-side validation needs /openapi/v2 (the "discovery" work), not this file's subject
-    kube.kubectl("create", "--validate=false", "-f", "-", input=APP)
+    kube.kubectl("create", "-f", "-", input=APP)
     wait_for("both nodes Ready", lambda: kube.kubectl(
         "get", "nodes", "-o", "jsonpath={.items[*].status.conditions[?(@.type=='Ready')].status}").stdout.split()
         == ["True", "True"])
@@ -300,7 +299,7 @@ def raw(kube: KubeCluster, path: str) -> dict:
 def test_pages_show_one_revision_across_changes(app: KubeCluster) -> None:
     """Every page of a chunked list is the state at the first page's revision (Kubernetes' contract)."""
     for name in ("page-b", "page-c"):
-        app.kubectl("create", "--validate=false", "-f", "-", input=configmap(name))
+        app.kubectl("create", "-f", "-", input=configmap(name))
     base = f"/api/v1/namespaces/{NS}/configmaps"
     everything = [i["metadata"]["name"] for i in raw(app, base)["items"]]
     assert everything[:3] == ["page-b", "page-c", "settings"], everything
@@ -308,7 +307,7 @@ def test_pages_show_one_revision_across_changes(app: KubeCluster) -> None:
     names = [i["metadata"]["name"] for i in first["items"]]
     token, rev = first["metadata"]["continue"], first["metadata"]["resourceVersion"]
     assert names == ["page-b", "page-c"] and first["metadata"]["remainingItemCount"] == len(everything) - 2
-    app.kubectl("create", "--validate=false", "-f", "-", input=configmap("page-a"))  # sorts before the cut
+    app.kubectl("create", "-f", "-", input=configmap("page-a"))  # sorts before the cut
     app.kubectl("delete", "configmap", "settings", "-n", NS)                   # after the cut
     rest = []
     while token:
@@ -321,7 +320,7 @@ def test_pages_show_one_revision_across_changes(app: KubeCluster) -> None:
     assert [i["metadata"]["name"] for i in exact["items"]] == everything
     now = [i["metadata"]["name"] for i in raw(app, base)["items"]]
     assert now == ["page-a", *[n for n in everything if n != "settings"]]
-    app.kubectl("create", "--validate=false", "-f", "-", input=APP.split("---")[3])  # settings again
+    app.kubectl("create", "-f", "-", input=APP.split("---")[3])  # settings again
     app.kubectl("delete", "configmap", "page-a", "page-b", "page-c", "-n", NS)
 
 
@@ -365,7 +364,7 @@ def pods_of(kube: KubeCluster, app_label: str) -> list[dict]:
 ])
 def test_delete_cascade(app: KubeCluster, cascade: str, pods_remain: bool) -> None:
     name = f"del-{cascade}"
-    app.kubectl("create", "--validate=false", "-f", "-", input=deployment(name))
+    app.kubectl("create", "-f", "-", input=deployment(name))
     wait_for(f"{name}'s pods", lambda: len(pods_of(app, name)) == 2)
     before = {p["metadata"]["uid"] for p in pods_of(app, name)}
     out = app.kubectl("delete", "deployment", name, "-n", NS, f"--cascade={cascade}").stdout
@@ -406,7 +405,7 @@ def test_delete_precondition_conflict(app: KubeCluster) -> None:
     with pytest.raises(client.ApiException) as missing:
         api.read_namespaced_config_map("settings", NS)
     assert missing.value.status == 404
-    app.kubectl("create", "--validate=false", "-f", "-", input=APP.split("---")[3])
+    app.kubectl("create", "-f", "-", input=APP.split("---")[3])
 
 
 # ------------------------------------------------------------------ the wire, as kubectl's Accept asks
