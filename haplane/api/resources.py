@@ -320,9 +320,11 @@ class ResourceAPI:
             await self._orphan_dependents(ref, rid)
         elif opts.policy == "Foreground":
             return respond(await self._delete_in_foreground(ref, rid, opts.uid, opts.resource_version), 202)
+        uid, rv = opts.uid, opts.resource_version
         if opts.grace_seconds is not None and ref.info.kind == "Pod":
-            await self._mark_deleting(ref, rid, opts.grace_seconds, opts.uid, opts.resource_version)
-        op = commands.delete(ref.info.kind, _ns(ref), ref.name, rv=opts.resource_version, uid=opts.uid, rid=rid)
+            # The preconditions held for the mark; the delete then goes with the marked pod's uid.
+            uid, rv = await self._mark_deleting(ref, rid, opts.grace_seconds, uid, rv), None
+        op = commands.delete(ref.info.kind, _ns(ref), ref.name, rv=rv, uid=uid, rid=rid)
         return respond(await self.store.write(op))
 
     async def _delete_in_foreground(self, ref: Ref, rid: str, uid: str | None, rv: str | None) -> dict:
@@ -338,15 +340,16 @@ class ResourceAPI:
             return dict(cur, metadata=meta)
         return (await self._modify(ref, f"{rid}/foreground", mark))[0]
 
-    async def _mark_deleting(self, ref: Ref, rid: str, grace: int, uid: str | None, rv: str | None) -> None:
+    async def _mark_deleting(self, ref: Ref, rid: str, grace: int, uid: str | None, rv: str | None) -> str:
         """Give a pod its deletion grace period before it goes, so its node agent stops the
-        containers within it (0: at once) rather than within terminationGracePeriodSeconds."""
+        containers within it (0: at once) rather than within terminationGracePeriodSeconds.
+        Returns the pod's uid."""
         def mark(cur: dict) -> dict:
             _check_preconditions(ref, cur, uid, rv)
             meta = dict(cur["metadata"], deletionGracePeriodSeconds=grace)
             meta.setdefault("deletionTimestamp", _now())
             return dict(cur, metadata=meta)
-        await self._modify(ref, f"{rid}/grace", mark)
+        return str((await self._modify(ref, f"{rid}/grace", mark))[0]["metadata"]["uid"])
 
     async def _orphan_dependents(self, ref: Ref, rid: str) -> None:
         """Strip owner references to the object so the garbage collector leaves its dependents."""
