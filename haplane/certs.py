@@ -80,6 +80,20 @@ def san_entries(hosts: list[str]) -> list[x509.GeneralName]:
     return out
 
 
+def covers(cert_path: str, hosts: list[str]) -> bool:
+    """Whether the certificate in ``cert_path`` names every one of ``hosts`` and is valid now
+    (False for a missing or unreadable file)."""
+    try:
+        with open(cert_path, "rb") as f:
+            cert = x509.load_pem_x509_certificate(f.read())
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (OSError, ValueError, x509.ExtensionNotFound):
+        return False
+    have = set(names)
+    return all(entry in have for entry in san_entries(hosts)) and \
+        cert.not_valid_before_utc <= _now() < cert.not_valid_after_utc
+
+
 def make_server_cert(ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, hosts: list[str],
                      days: int = SERVER_DAYS) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A leaf certificate for ``hosts``, signed by the CA."""

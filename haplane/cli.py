@@ -738,6 +738,50 @@ async def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- kubeconfig
+
+
+def _configure_kubeconfig(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", metavar="FILE", help="write it here (mode 0600) instead of to stdout")
+    p.add_argument("--namespace", metavar="NS", help="the context's default namespace")
+    p.add_argument("--user", default="admin", help="the user's name in the kubeconfig (default admin)")
+    p.add_argument("--name", default="haplane", help="the cluster's and the context's name (default haplane)")
+
+
+@subcommand("kubeconfig", "Print (or --out FILE) a kubeconfig for kubectl and the Kubernetes clients; "
+                          "--server URL picks the address (default: the API load balancer where one runs)",
+            _configure_kubeconfig)
+def cmd_kubeconfig(args: argparse.Namespace) -> int:
+    from haplane import kubeconfig
+
+    server = getattr(args, "server", None)
+    token = getattr(args, "token", None) or os.environ.get("HAPLANE_TOKEN")
+    ca = getattr(args, "ca", None) or os.environ.get("HAPLANE_CA")
+    servers = [normalize_endpoint(e) for e in (server or "").split(",") if e.strip()]
+    try:
+        cfg = load_config(getattr(args, "config", None))
+    except ConfigError:
+        if not (servers and token):
+            raise
+        cfg = ClientConfig(servers)
+    if token:
+        cfg.token = token
+    if ca:
+        cfg.ca = ca
+    try:
+        text = kubeconfig.from_client_config(cfg, servers[0] if servers else None, name=args.name,
+                                             user=args.user, namespace=args.namespace)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.out:
+        kubeconfig.write(args.out, text)
+        print(f"kubeconfig written to {args.out}; use it with: export KUBECONFIG={os.path.abspath(args.out)}",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 # ----------------------------------------------------------------------------- logs
 
 
@@ -855,6 +899,8 @@ subcommand("up", "Start a local cluster (replicas + agents) in the foreground",
            lazy_options("haplane.up"), lazy=True)(lazy("haplane.up", "main_up"))
 subcommand("snapshot", "Save a consistent snapshot of the store, or seed a new replica with one",
            lazy_options("haplane.snapshot"), lazy=True)(lazy("haplane.snapshot", "main_snapshot"))
+subcommand("api-lb", "Run an API load balancer: one address for kubectl, the ready replicas behind it",
+           lazy_options("haplane.apilb"), lazy=True)(lazy("haplane.apilb", "main_lb"))
 subcommand("certs", "Generate a CA and server certificates for the API (TLS)",
            lazy_options("haplane.certs"), lazy=True)(lazy("haplane.certs", "main_certs"))
 subcommand("chaos", "Break a local cluster on purpose and check nothing is lost (chaos harness)",

@@ -2,12 +2,16 @@
 
 The file is JSON::
 
-    {"endpoints": ["http://127.0.0.1:7001", "http://127.0.0.1:7002"], "token": "...", "ca": null}
+    {"endpoints": ["http://127.0.0.1:7001", "http://127.0.0.1:7002"], "token": "...", "ca": null,
+     "loadBalancer": "https://127.0.0.1:7000"}
 
 It is looked up, first match wins, at: an explicit path, ``$HAPLANE_CONFIG``,
 ``./.haplane/client.json``, ``~/.haplane/client.json``. ``ca`` (a PEM file) and
 ``tokenFile`` may be given relative to the config file's directory; ``tokenFile`` is read
-when ``token`` is absent. Nothing here touches the network.
+when ``token`` is absent. ``loadBalancer`` (optional) is the URL of an API load balancer in
+front of the endpoints (:mod:`haplane.apilb`); ``haplane kubeconfig`` points kubectl at it.
+haplane's own client does not use it: it fails over between the endpoints itself. Nothing here
+touches the network.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class ClientConfig:
     token: str | None = None
     ca: str | None = None
     path: str | None = field(default=None, compare=False)
+    load_balancer: str | None = None
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """An SSL context trusting ``ca`` or None (system defaults / plain http)."""
@@ -104,8 +109,11 @@ def parse_config(data: object, *, base_dir: Path | None = None, source: str = "<
         if base_dir is not None and not cp.is_absolute():
             cp = base_dir / cp
         ca = str(cp)
+    lb = data.get("loadBalancer")
+    if lb is not None and not (isinstance(lb, str) and lb.strip()):
+        raise ConfigError(f"{source}: 'loadBalancer' must be a URL or null")
     return ClientConfig(endpoints=[normalize_endpoint(e) for e in eps], token=token or None, ca=ca or None,
-                        path=source)
+                        path=source, load_balancer=normalize_endpoint(lb) if lb else None)
 
 
 def load_config(path: str | None = None) -> ClientConfig:

@@ -6,8 +6,10 @@ signal and restart processes; it knows nothing about faults beyond signals.
 
 Layout for ``base_port`` P: replica ``rI`` serves HTTP on P+I and Raft on P+100+I; agent
 ``nI`` has the node address 127.0.1.I (``node_net`` moves it, so that clusters
-running side by side do not share node addresses). Everything lives under ``data_dir``: ``secret``,
-``tokens``, ``client.json``, ``cluster.json``, ``rI/`` (journal, dump, log), ``nI/``.
+running side by side do not share node addresses). With ``api_lb`` an API load balancer
+(:mod:`haplane.apilb`, member ``lb``) listens on 127.0.0.1:P and every agent runs one on
+its node address, port 6443. Everything lives under ``data_dir``: ``secret``,
+``tokens``, ``client.json``, ``cluster.json``, ``rI/`` (journal, dump, log), ``nI/``, ``lb/``.
 """
 
 from __future__ import annotations
@@ -27,13 +29,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 HOST = "127.0.0.1"
+AGENT_LB_PORT = 6443  # where each agent's API load balancer listens on its node address (k3s's port)
 
 
 @dataclass
 class Member:
-    role: str  # "replica" | "agent"
+    role: str  # "replica" | "agent" | "lb"
     name: str
-    http: str | None = None  # replica: HOST:PORT
+    http: str | None = None  # replica, lb: HOST:PORT
     raft: str | None = None
     address: str | None = None  # agent: node address
     pid: int | None = None
@@ -49,7 +52,7 @@ class LocalCluster:
     def __init__(self, data_dir: str, *, replicas: int = 3, agents: int = 0, runtime: str = "process",
                  base_port: int = 7000, python: str = sys.executable, env: dict[str, str] | None = None,
                  hollow_count: int = 0, stop_on_exit: bool = True, node_net: str = "127.0.1",
-                 tls_dir: str | None = None) -> None:
+                 tls_dir: str | None = None, api_lb: bool = False) -> None:
         self.data_dir = os.path.abspath(data_dir)
         # With ``tls_dir`` the replicas serve HTTPS with certificates of the CA kept there (made by
         # haplane.certs when missing) and the agents trust it and serve their logs over HTTPS.
@@ -68,6 +71,9 @@ class LocalCluster:
                                            raft=f"{HOST}:{base_port + 100 + i}", scheme=self.scheme)
         for i in range(1, agents + 1):
             self.members[f"n{i}"] = Member("agent", f"n{i}", address=f"{node_net}.{i}")
+        self.api_lb = api_lb
+        if api_lb:
+            self.members["lb"] = Member("lb", "lb", http=f"{HOST}:{base_port}", scheme=self.scheme)
         self.admin_token = ""
 
     # ------------------------------------------------------------- layout
@@ -92,6 +98,25 @@ class LocalCluster:
     def endpoints(self) -> list[str]:
         return [m.url for m in self.replicas if m.url]
 
+    @property
+    def lb_url(self) -> str | None:
+        """The API load balancer's URL (None without ``api_lb``)."""
+        lb = self.members.get("lb")
+        return lb.url if lb is not None else None
+
+    def agent_lb_url(self, name: str) -> str | None:
+        """The URL of agent ``name``'s API load balancer (None without ``api_lb``)."""
+        m = self.members[name]
+        return f"{self.scheme}://{m.address}:{AGENT_LB_PORT}" if self.api_lb else None
+
+    def server_hosts(self) -> list[str]:
+        """Every address the replicas' certificate must name: theirs, and the load balancers'
+        (TLS passes through them, so kubectl checks the certificate against their address)."""
+        hosts = [HOST, "localhost"]
+        if self.api_lb:
+            hosts += [str(m.address) for m in self.agents]
+        return hosts
+
     def path(self, *parts: str) -> str:
         return os.path.join(self.data_dir, *parts)
 
@@ -107,13 +132,16 @@ class LocalCluster:
                      for user, role in (("admin", "admin"), ("node", "node"), ("viewer", "viewer"))]
             _write_private(self.path("tokens"), "\n".join(lines) + "\n")
         self.admin_token = self.token("admin")
-        if self.tls_dir and not os.path.exists(os.path.join(self.tls_dir, "server.pem")):
-            from haplane.certs import generate
+        if self.tls_dir:
+            from haplane.certs import covers, generate
 
-            generate(self.tls_dir, [HOST, "localhost"])
-        _write_private(self.path("client.json"),
-                       json.dumps({"endpoints": self.endpoints, "token": self.admin_token, "ca": self.ca_file},
-                                  indent=2))
+            cert = os.path.join(self.tls_dir, "server.pem")
+            if not os.path.exists(cert) or not covers(cert, self.server_hosts()):
+                generate(self.tls_dir, self.server_hosts())
+        client: dict[str, Any] = {"endpoints": self.endpoints, "token": self.admin_token, "ca": self.ca_file}
+        if self.lb_url:
+            client["loadBalancer"] = self.lb_url
+        _write_private(self.path("client.json"), json.dumps(client, indent=2))
         for m in self.members.values():
             os.makedirs(self.path(m.name), exist_ok=True)
 
@@ -147,6 +175,10 @@ class LocalCluster:
         paths = generate(self.tls_dir, [str(m.address)], name=f"agent-{m.name}")
         return ["--ca", paths.ca, "--tls-cert", paths.cert, "--tls-key", paths.key]
 
+    def lb_argv(self, m: Member) -> list[str]:
+        return [self.python, "-m", "haplane.apilb", "--listen", str(m.http), "--servers", ",".join(self.endpoints)] \
+            + (["--ca", self.ca_file] if self.ca_file else [])
+
     def agent_argv(self, m: Member) -> list[str]:
         token_file = self.path(m.name, "token")
         if not os.path.exists(token_file):
@@ -154,14 +186,15 @@ class LocalCluster:
         return [self.python, "-m", "node_agent.agent", "--name", m.name, "--address", str(m.address),
                 "--servers", ",".join(self.endpoints), "--token-file", token_file, "--runtime", self.runtime,
                 "--state-dir", self.path(m.name)] + (["--hollow-count", str(self.hollow_count)] if self.hollow_count else []) \
-            + (["--stop-on-exit"] if self.stop_on_exit else []) + self._agent_tls_argv(m)
+            + (["--stop-on-exit"] if self.stop_on_exit else []) + self._agent_tls_argv(m) \
+            + (["--api-lb", f"{m.address}:{AGENT_LB_PORT}"] if self.api_lb else [])
 
     # ---------------------------------------------------------- processes
     def start(self, name: str) -> Member:
         m = self.members[name]
         if name in self.procs and self.procs[name].poll() is None:
             return m
-        m.argv = self.replica_argv(m) if m.role == "replica" else self.agent_argv(m)
+        m.argv = {"replica": self.replica_argv, "agent": self.agent_argv, "lb": self.lb_argv}[m.role](m)
         log = open(self.path(name, "log"), "ab")  # noqa: SIM115 - owned by the child
         self.procs[name] = subprocess.Popen(m.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                             start_new_session=True)
@@ -176,6 +209,8 @@ class LocalCluster:
             self.start(m.name)
         for m in self.agents:
             self.start(m.name)
+        if "lb" in self.members:
+            self.start("lb")
 
     def signal(self, name: str, sig: int) -> None:
         proc = self.procs.get(name)
@@ -224,7 +259,7 @@ class LocalCluster:
 
     def stop_all(self) -> None:
         for m in reversed(list(self.members.values())):
-            if m.role == "agent":
+            if m.role in ("agent", "lb"):
                 self.stop(m.name)
         for m in self.replicas:
             self.stop(m.name)

@@ -4,6 +4,13 @@ Starts N replicas and M node agents on loopback (see :mod:`haplane.localcluster`
 layout), waits until they elect a leader, optionally deploys a demo app, prints one line
 starting ``haplane ready`` and where to look, then supervises until Ctrl-C / SIGTERM, when it
 stops everything cleanly. Running it again with the same data dir resumes the same cluster.
+
+The replicas serve HTTPS with a private CA made offline in ``DATA_DIR/pki`` (kubectl sends
+bearer tokens over HTTPS only); an API load balancer (:mod:`haplane.apilb`) listens on
+127.0.0.1:P (the base port) and each agent runs one on its node address, port 6443.
+``DATA_DIR/kubeconfig`` points kubectl at the first one; ``DATA_DIR/client.json`` (haplane's
+own CLI) lists the replicas and carries the CA. ``--plain-http`` serves HTTP instead, without
+load balancers or a kubeconfig.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-port", type=int, default=7000, help="replica rI serves HTTP on P+I, Raft on P+100+I")
     p.add_argument("--demo", action="store_true", help="deploy a small demo app once the cluster is ready")
     p.add_argument("--ready-timeout", type=float, default=90.0, help="seconds to wait for a leader")
+    p.add_argument("--plain-http", action="store_true",
+                   help="serve plain HTTP (no TLS, no API load balancer, no kubeconfig: kubectl sends tokens "
+                        "over HTTPS only)")
 
 
 def docker_available() -> bool:
@@ -85,8 +95,10 @@ def main_up(args: argparse.Namespace) -> int:
     if agents and not agents_available():
         print("haplane up: node agents are not part of this build yet; starting replicas only", file=sys.stderr)
         agents = 0
+    tls = not args.plain_http
     lc = LocalCluster(args.data_dir, replicas=args.replicas, agents=agents, runtime=runtime,
-                      base_port=args.base_port)
+                      base_port=args.base_port, tls_dir=os.path.join(args.data_dir, "pki") if tls else None,
+                      api_lb=tls)
     stop = {"flag": False}
 
     def on_signal(signum: int, frame: object) -> None:
@@ -97,6 +109,8 @@ def main_up(args: argparse.Namespace) -> int:
     print(f"haplane up: starting {args.replicas} replicas and {agents} agents ({runtime} runtime) "
           f"in {lc.data_dir}", flush=True)
     lc.start_all()
+    if tls:
+        write_kubeconfig(lc)
     try:
         try:
             leader = lc.wait_ready(timeout=args.ready_timeout)
@@ -106,13 +120,24 @@ def main_up(args: argparse.Namespace) -> int:
         if args.demo:
             _deploy_demo(lc)
         print(f"haplane ready endpoints={','.join(lc.endpoints)} leader={leader} "
-              f"config={lc.path('client.json')}", flush=True)
+              f"config={lc.path('client.json')}"
+              + (f" kubeconfig={lc.path('kubeconfig')} lb={lc.lb_url}" if lc.lb_url else ""), flush=True)
         print(_where_to_look(lc), flush=True)
         _supervise(lc, stop)
     finally:
         print("haplane up: stopping", flush=True)
         lc.stop_all()
     return 0
+
+
+def write_kubeconfig(lc: LocalCluster) -> str:
+    """``DATA_DIR/kubeconfig``: the admin token, the CA, the load balancer's address."""
+    from haplane import kubeconfig
+    from haplane.clientconfig import load_config
+
+    path = lc.path("kubeconfig")
+    kubeconfig.write(path, kubeconfig.from_client_config(load_config(lc.path("client.json"))))
+    return path
 
 
 def _supervise(lc: LocalCluster, stop: dict[str, bool]) -> None:
@@ -137,13 +162,23 @@ def _deploy_demo(lc: LocalCluster) -> None:
 
 def _where_to_look(lc: LocalCluster) -> str:
     cfg = lc.path("client.json")
+    cacert = f"--cacert {lc.ca_file} " if lc.ca_file else ""
     lines = [
         "",
         "  Where to look:",
         f"    export HAPLANE_CONFIG={cfg}",
         "    haplane cluster status            # every replica: role, term, commit index",
         "    haplane get nodes,pods,deployments -A",
-        f"    curl -H 'Authorization: Bearer {lc.admin_token}' {lc.endpoints[0]}/api/v1/namespaces",
+    ]
+    if lc.lb_url:
+        kubectl = os.path.join(os.path.dirname(sys.executable), "kubectl")
+        lines += [
+            f"    export KUBECONFIG={lc.path('kubeconfig')}   # kubectl, through the API load balancer "
+            f"{lc.lb_url}",
+            f"    {kubectl if os.path.exists(kubectl) else 'kubectl'} get nodes,pods -A",
+        ]
+    lines += [
+        f"    curl {cacert}-H 'Authorization: Bearer {lc.admin_token}' {lc.endpoints[0]}/api/v1/namespaces",
         f"    logs: {lc.data_dir}/<member>/log   cluster: {lc.path('cluster.json')}",
         "  Ctrl-C stops the cluster; `haplane up` with the same --data-dir resumes it.",
     ]

@@ -9,7 +9,10 @@ one log server). The pieces, each in its own module:
 * :mod:`node_agent.podsync` — per node: reconcile, run containers, probes, pod status, events;
 * :mod:`node_agent.logserver` — ``/logs/...`` on the node address, for ``haplane logs``;
 * :mod:`node_agent.proxy` — the node's service proxy on the node address (not for hollow
-  nodes, which have no workloads to reach; ``--no-proxy`` turns it off).
+  nodes, which have no workloads to reach; ``--no-proxy`` turns it off);
+* :mod:`haplane.apilb` — with ``--api-lb ADDRESS:PORT``, the API load balancer for kubectl on
+  this node (as k3s's agent runs one on 127.0.0.1:6443): one address, the healthy replicas
+  behind it.
 
 Every loop is supervised: an unexpected exception is logged and the loop restarts after a
 pause; nothing a pod or the API does ends the process. SIGTERM/SIGINT stop the agent and
@@ -90,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "adaptive limit, observing the runtime at most half of the time)")
     p.add_argument("--resync", type=float, default=300.0, help="seconds between full pod relists")
     p.add_argument("--no-proxy", action="store_true", help="do not run the service proxy on the node address")
+    p.add_argument("--api-lb", metavar="ADDRESS:PORT", default=None,
+                   help="run the API load balancer here (e.g. 127.0.0.1:6443): TCP pass-through to the ready "
+                        "replicas of --servers, for kubectl and other kubeconfig users on this node")
     p.add_argument("--stop-on-exit", action="store_true",
                    help="on SIGTERM, stop and remove this node's containers (for throwaway local clusters; "
                         "by default they keep running and the next agent adopts them)")
@@ -156,6 +162,10 @@ def check_args(args: argparse.Namespace) -> None:
     if args.log_address is not None and not args.log_address.strip():
         raise ValueError("--log-address needs an address")
     log_server_ssl(args.tls_cert, args.tls_key)
+    if args.api_lb is not None:
+        from haplane.apilb import parse_listen
+
+        parse_listen(args.api_lb)
 
 
 def node_names(args: argparse.Namespace) -> list[str]:
@@ -297,6 +307,11 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
                 events.emit(svc, reason, message, "Warning", host=names[0])
 
             loops["service proxy"] = lambda: ServiceProxy(args.address, client, on_event=service_event).run()
+        if args.api_lb is not None:
+            from haplane.apilb import ApiLoadBalancer, parse_listen
+
+            lb = ApiLoadBalancer(parse_listen(args.api_lb), endpoints, ssl_context=tls)
+            loops["api load balancer"] = lb.run
         tasks = [asyncio.create_task(supervise(n, fn), name=n) for n, fn in loops.items()]
         log.info("agent %s up: %d node(s), runtime %s %s, address %s, logs on %s://%s:%d", args.name,
                  len(names), args.runtime, version, args.address, "https" if log_tls else "http", log_address, port)

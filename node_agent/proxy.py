@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from haplane.client import Client
 from haplane.informer import Informer
+from haplane.tcp import splice
 
 log = logging.getLogger(__name__)
 
@@ -82,19 +83,6 @@ async def connect_first(order: list[Backend], timeout: float = CONNECT_TIMEOUT,
         except (OSError, TimeoutError) as exc:
             last = exc
     raise ConnectionError(f"no endpoint accepted the connection ({len(order)} tried): {last}")
-
-
-async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        with contextlib.suppress(Exception):
-            if writer.can_write_eof():
-                writer.write_eof()
 
 
 @dataclass
@@ -176,10 +164,7 @@ class ServiceProxy:
                 up_reader, up_writer, _ = await connect_first(listener.balancer.order())
             except ConnectionError:
                 return
-            try:
-                await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-            finally:
-                up_writer.close()
+            await splice((reader, writer), (up_reader, up_writer))
         finally:
             writer.close()
             if task is not None:

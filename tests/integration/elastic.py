@@ -21,11 +21,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def free_base_port(slots: int = 9) -> int:
-    """A base port P with P+1..P+slots and P+101..P+100+slots free on 127.0.0.1."""
+    """A base port P with P..P+slots (P: a local cluster's API load balancer) and P+101..P+100+slots
+    free on 127.0.0.1."""
     rng = random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "little"))
     for _ in range(200):
         base = rng.randrange(24000, 31000, 200)
-        ports = [base + i for i in range(1, slots + 1)] + [base + 100 + i for i in range(1, slots + 1)]
+        ports = [base + i for i in range(0, slots + 1)] + [base + 100 + i for i in range(1, slots + 1)]
         if all(_bindable(p) for p in ports):
             return base
     raise RuntimeError("no free port range found")
