@@ -34,6 +34,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the agents' runtime; auto = docker when an engine answers, else process")
     p.add_argument("--data-dir", default=".haplane", help="state directory (default .haplane)")
     p.add_argument("--base-port", type=int, default=7000, help="replica rI serves HTTP on P+I, Raft on P+100+I")
+    p.add_argument("--node-net", default="127.0.1", metavar="A.B.C",
+                   help="agent nI gets the node address A.B.C.I (default 127.0.1)")
     p.add_argument("--demo", action="store_true", help="deploy a small demo app once the cluster is ready")
     p.add_argument("--ready-timeout", type=float, default=90.0, help="seconds to wait for a leader")
     p.add_argument("--plain-http", action="store_true",
@@ -98,7 +100,7 @@ def main_up(args: argparse.Namespace) -> int:
     tls = not args.plain_http
     lc = LocalCluster(args.data_dir, replicas=args.replicas, agents=agents, runtime=runtime,
                       base_port=args.base_port, tls_dir=os.path.join(args.data_dir, "pki") if tls else None,
-                      api_lb=tls)
+                      api_lb=tls, node_net=args.node_net)
     stop = {"flag": False}
 
     def on_signal(signum: int, frame: object) -> None:

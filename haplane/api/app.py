@@ -13,9 +13,9 @@ import aiohttp
 from aiohttp import web
 
 from haplane.api import discovery, dryrun, openapi
-from haplane.api.auth import TokenAuth, User, authorize
+from haplane.api.auth import TokenAuth, User, authorize, request_verb
 from haplane.api.body import MAX_BODY, read_json
-from haplane.api.resources import ResourceAPI, parse_path, respond
+from haplane.api.resources import ResourceAPI, parse_path, respond, watch_requested
 from haplane.errors import BadRequest, HaplaneError, NotFound, RequestEntityTooLarge, Unavailable
 from haplane.model.registry import KINDS
 from haplane.store.raft import RaftNode
@@ -98,7 +98,9 @@ def make_app(replica: Replica) -> web.Application:
         async def handler(request: web.Request) -> web.StreamResponse:
             ref = parse_path(prefix, request.match_info["tail"])
             user: User = request[USER]
-            authorize(user, request.method, ref.info.kind, ref.sub)
+            authorize(user, request.method, ref.info.kind, ref.sub, namespace=ref.ns, name=ref.name,
+                      verb=request_verb(request.method, named=ref.name is not None,
+                                        watch=watch_requested(request)))
             dryrun.refuse(request.method, request.query)
             return await api.handle(request, ref, user.name)
         return handler
@@ -157,7 +159,8 @@ def make_app(replica: Replica) -> web.Application:
     openapi.add_routes(app)
     app.router.add_post("/cluster/heartbeat", heartbeat)
     app.cleanup_ctx.append(http_session)
-    from haplane.api import membership, snapshot  # they import this module
+    from haplane.api import access, membership, snapshot  # they import this module
+    access.add_routes(app, USER)
     membership.add_routes(app, replica)
     snapshot.add_routes(app, replica)
     app.router.add_route("*", "/{tail:.*}", not_found)

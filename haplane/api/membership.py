@@ -550,7 +550,7 @@ def _resolve(replica: Replica, target: str) -> tuple[str | None, dict[str, Any] 
 
 def _admin(request: web.Request) -> None:
     user: User = request[USER]
-    authorize(user, "POST", None)
+    authorize(user, request.method, None, path=request.path)
 
 
 def _parse_add(body: Any) -> tuple[str, str, str]:

@@ -44,7 +44,8 @@ from haplane.model.registry import KindInfo
 from haplane.store import commands
 from haplane.store.store import Store
 
-SUBRESOURCES = frozenset({"", "status", "scale", "log", *STREAM_SUBRESOURCES})
+SUBRESOURCES = frozenset({"", "status", "scale", "log", "eviction", *STREAM_SUBRESOURCES})
+EVICTION_VERSIONS = ("policy/v1", "policy/v1beta1")
 BOOKMARK_EVERY = 5.0
 PATCH_RETRIES = 8
 EXPIRED_CONTINUE = ("The provided continue parameter is too old to display a consistent list result. You can start "
@@ -80,7 +81,8 @@ def parse_path(prefix: str, tail: str) -> Ref:
 
 def _ref(info: KindInfo, ns: str | None, name: str | None, sub: str) -> Ref:
     if sub not in SUBRESOURCES or (sub == "status" and not info.has_status) or \
-            (sub == "scale" and info.kind != "Deployment") or (sub in ("log", *STREAM_SUBRESOURCES) and info.kind != "Pod"):
+            (sub == "scale" and info.kind != "Deployment") or \
+            (sub in ("log", "eviction", *STREAM_SUBRESOURCES) and info.kind != "Pod"):
         raise NotFound(f"{info.plural} have no subresource {sub!r}")
     return Ref(info, ns, name, sub)
 
@@ -116,7 +118,7 @@ class ResourceAPI:
         collection = ref.name is None
         if collection:
             if method == "GET":
-                if _flag(request.query.get("watch")):
+                if watch_requested(request):
                     return await self.watch(request, ref)
                 return await self.list(request, ref)
             if method == "POST":
@@ -136,6 +138,8 @@ class ResourceAPI:
                 return await self.patch(request, ref, user_name)
             if method == "DELETE" and ref.sub == "":
                 return await self.delete(request, ref, user_name)
+            if method == "POST" and ref.sub == "eviction":
+                return await self.evict(request, ref, user_name)
         raise MethodNotAllowed(f"{method} is not supported on this path")
 
     # ----------------------------------------------------------------- read
@@ -309,7 +313,33 @@ class ResourceAPI:
         raise Conflict(f'{info.plural} "{ref.name}" kept changing; gave up after {PATCH_RETRIES} attempts')
 
     async def delete(self, request: web.Request, ref: Ref, user: str) -> web.Response:
-        opts = parse_delete_options(await read_json(request, required=False), request.query)
+        return await self._delete(request, ref, user, await read_json(request, required=False))
+
+    async def evict(self, request: web.Request, ref: Ref, user: str) -> web.Response:
+        """``POST pods/NAME/eviction`` (policy/v1 Eviction): delete the pod with the eviction's
+        DeleteOptions. haplane has no PodDisruptionBudgets, so no eviction is ever refused for
+        one (Kubernetes would answer 429 while a budget forbids it)."""
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise BadRequest("the body must be an Eviction object")
+        if body.get("kind", "Eviction") != "Eviction" or body.get("apiVersion", "policy/v1") not in EVICTION_VERSIONS:
+            raise BadRequest(f"expected an Eviction (policy/v1), not {body.get('kind')} ({body.get('apiVersion')})")
+        meta = body.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise BadRequest("metadata must be an object")
+        if meta.get("name") not in (None, ref.name):
+            raise BadRequest(f"name in URL does not match name in Eviction object ({meta.get('name')!r})")
+        if meta.get("namespace") not in (None, "", _ns(ref)):
+            raise BadRequest(f"namespace in URL does not match namespace in Eviction object "
+                             f"({meta.get('namespace')!r})")
+        options = body.get("deleteOptions")
+        if options is not None and not isinstance(options, dict):
+            raise BadRequest("deleteOptions must be an object")
+        await self._delete(request, ref, user, options)  # its answer is the eviction's Status
+        return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)
+
+    async def _delete(self, request: web.Request, ref: Ref, user: str, body: Any) -> web.Response:
+        opts = parse_delete_options(body, request.query)
         assert ref.name is not None
         rid = _rid(request, user)
         if opts.dry_run:
@@ -391,6 +421,10 @@ def _ns(ref: Ref, obj: dict | None = None) -> str:
     if not ref.info.namespaced:
         return ""
     return ref.ns or (obj or {}).get("metadata", {}).get("namespace") or "default"
+
+
+def watch_requested(request: web.Request) -> bool:
+    return _flag(request.query.get("watch"))
 
 
 def _flag(value: str | None) -> bool:

@@ -17,8 +17,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from haplane.api.app import USER, Replica
-from haplane.api.auth import User
-from haplane.errors import Forbidden
+from haplane.api.auth import User, authorize
 from haplane.store import snapshotfile
 
 
@@ -27,8 +26,7 @@ def add_routes(app: web.Application, replica: Replica) -> None:
 
     async def get_snapshot(request: web.Request) -> web.Response:
         user: User = request[USER]
-        if user.role != "admin":
-            raise Forbidden(f'user "{user.name}" (role {user.role}) cannot read a snapshot (admin only)')
+        authorize(user, "GET", None, path=request.path)  # admin only: not among auth.READ_PATHS
         await replica.store.sync()  # barrier: bounded by the proposer's deadline (503/504 otherwise)
         fsm = replica.store.fsm
         with fsm.lock:
