@@ -20,8 +20,8 @@ JSON_TYPES = frozenset({"application/json"})
 PATCH_TYPES = frozenset({"application/merge-patch+json", "application/json-patch+json"})
 
 
-async def read_json(request: web.Request, *, allowed: frozenset[str] = JSON_TYPES, required: bool = True) -> Any:
-    """Parse the body of ``request``; ``None`` when it is empty and not required."""
+async def read_raw(request: web.Request) -> bytes:
+    """The whole body of ``request``, at most :data:`MAX_BODY` bytes (413 beyond)."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise RequestEntityTooLarge(f"request body over {MAX_BODY} bytes")
     # StreamReader.read(n) returns what has arrived so far (up to n): read on to the end.
@@ -32,7 +32,12 @@ async def read_json(request: web.Request, *, allowed: frozenset[str] = JSON_TYPE
         size += len(chunk)
         if size > MAX_BODY:
             raise RequestEntityTooLarge(f"request body over {MAX_BODY} bytes")
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+async def read_json(request: web.Request, *, allowed: frozenset[str] = JSON_TYPES, required: bool = True) -> Any:
+    """Parse the body of ``request``; ``None`` when it is empty and not required."""
+    raw = await read_raw(request)
     if not raw.strip():
         if required:
             raise BadRequest("request body is empty")
