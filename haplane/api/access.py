@@ -6,12 +6,11 @@ rule table of :mod:`haplane.api.auth` (the same one every request is checked aga
 * ``POST /apis/authentication.k8s.io/v1/selfsubjectreviews`` — who am I? (``whoami``)
 
 They are created, never stored (as in Kubernetes): the answer is the request with its
-``status`` filled in, 201. :data:`REVIEW_RESOURCES` describes them for discovery.
+``status`` filled in, 201. Discovery lists them from ``registry.VIRTUAL_RESOURCES``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -20,34 +19,21 @@ from haplane.api.auth import Attributes, Rule, User, allowed, check, rules_of
 from haplane.api.protobuf import read_object
 from haplane.api.resources import respond
 from haplane.errors import BadRequest, Invalid, MethodNotAllowed
-
-AUTHORIZATION = "authorization.k8s.io/v1"
-AUTHENTICATION = "authentication.k8s.io/v1"
+from haplane.model.registry import VIRTUAL_RESOURCES, VirtualResource
 
 
-@dataclass(frozen=True)
-class ReviewResource:
-    """A non-stored, cluster-scoped, create-only resource (for discovery's resource lists)."""
-
-    api_version: str
-    plural: str
-    kind: str
-    verbs: tuple[str, ...] = ("create",)
-    namespaced: bool = False
-
-    @property
-    def group(self) -> str:
-        return self.api_version.rpartition("/")[0]
-
-    @property
-    def path(self) -> str:
-        return f"/apis/{self.api_version}/{self.plural}"
+def _virtual(plural: str) -> VirtualResource:
+    return next(r for r in VIRTUAL_RESOURCES if r.plural == plural)
 
 
-SSAR = ReviewResource(AUTHORIZATION, "selfsubjectaccessreviews", "SelfSubjectAccessReview")
-SSRR = ReviewResource(AUTHORIZATION, "selfsubjectrulesreviews", "SelfSubjectRulesReview")
-SSR = ReviewResource(AUTHENTICATION, "selfsubjectreviews", "SelfSubjectReview")
-REVIEW_RESOURCES = (SSAR, SSRR, SSR)
+SSAR = _virtual("selfsubjectaccessreviews")
+SSRR = _virtual("selfsubjectrulesreviews")
+SSR = _virtual("selfsubjectreviews")
+
+
+def _path(resource: VirtualResource) -> str:
+    return f"/apis/{resource.api_version}/{resource.plural}"
+
 
 _RESOURCE_FIELDS = ("namespace", "verb", "group", "version", "resource", "subresource", "name")
 
@@ -99,7 +85,7 @@ def rules_status(rules: tuple[Rule, ...]) -> dict[str, Any]:
     return {"resourceRules": resource_rules, "nonResourceRules": non_resource_rules, "incomplete": False}
 
 
-def _review(body: Any, resource: ReviewResource) -> dict[str, Any]:
+def _review(body: Any, resource: VirtualResource) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     kind, api_version = body.get("kind"), body.get("apiVersion")
@@ -140,7 +126,7 @@ def add_routes(app: web.Application, user_key: str) -> None:
         review["status"] = {"userInfo": {"username": user.name, "groups": user.groups}}
         return respond(review, 201)
 
-    def create_only(resource: ReviewResource, handler: Any) -> Any:
+    def create_only(resource: VirtualResource, handler: Any) -> Any:
         async def route(request: web.Request) -> web.Response:
             if request.method != "POST":
                 raise MethodNotAllowed(f"{resource.plural} can only be created (POST), not {request.method}")
@@ -148,8 +134,8 @@ def add_routes(app: web.Application, user_key: str) -> None:
         return route
 
     for resource, handler in ((SSAR, access_review), (SSRR, rules_review), (SSR, self_review)):
-        app.router.add_route("*", resource.path, create_only(resource, handler))
+        app.router.add_route("*", _path(resource), create_only(resource, handler))
 
 
-def _may_create(user: User, resource: ReviewResource) -> None:
+def _may_create(user: User, resource: VirtualResource) -> None:
     check(user, Attributes(verb="create", resource=resource.plural, group=resource.group))

@@ -107,7 +107,8 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("ConfigMap", "configmaps", "v1", True, ("cm",), ConfigMap),
         KindInfo("Pod", "pods", "v1", True, ("po",), Pod, categories=("all",),
                  extra_subresources=(Subresource("log", ("get",), media_type="text/plain",
-                                                 params=("container", "tailLines")),)),
+                                                 params=("container", "tailLines")),
+                                     Subresource("eviction", ("create",), "Eviction", "policy/v1"))),
         KindInfo("Service", "services", "v1", True, ("svc",), Service, categories=("all",)),
         KindInfo("Endpoints", "endpoints", "v1", True, ("ep",), Endpoints),
         KindInfo("Event", "events", "v1", True, ("ev",), Event),
@@ -153,7 +154,14 @@ class VirtualResource:
 
 
 # Add an entry here when its handler is routed (only what is served is advertised).
-VIRTUAL_RESOURCES: tuple[VirtualResource, ...] = ()
+VIRTUAL_RESOURCES: tuple[VirtualResource, ...] = (
+    # haplane.api.access: `kubectl auth can-i [--list]`, `kubectl auth whoami`
+    VirtualResource("SelfSubjectAccessReview", "selfsubjectaccessreviews", "authorization.k8s.io/v1", False,
+                    ("create",)),
+    VirtualResource("SelfSubjectRulesReview", "selfsubjectrulesreviews", "authorization.k8s.io/v1", False,
+                    ("create",)),
+    VirtualResource("SelfSubjectReview", "selfsubjectreviews", "authentication.k8s.io/v1", False, ("create",)),
+)
 
 _BY_NAME: dict[str, KindInfo] = {
     name.lower(): info
