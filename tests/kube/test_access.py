@@ -1,0 +1,331 @@
+"""Getting in and staying in, as a Kubernetes user does: ``haplane kubeconfig``, ``haplane up``'s
+kubeconfig, the API load balancers (haplane up's and every agent's) in front of 3 HTTPS replicas,
+kubectl surviving SIGKILL of the replica behind its load balancer, and authorisation as kubectl
+reads it (``auth can-i`` for admin/node/viewer, ``auth whoami``, Forbidden and 401 wording).
+
+Every case runs the pinned kubectl binary (or haplane's CLI) and asserts on what it prints or
+what the API then holds.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import yaml
+
+from haplane.localcluster import AGENT_LB_PORT
+from tests.integration.elastic import free_base_port
+from tests.kube.conftest import KUBECTL, KubeCluster, start_kube_cluster
+
+HAPLANE = [sys.executable, "-m", "haplane"]
+
+
+@pytest.fixture(scope="module")
+def lbkube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    """3 HTTPS replicas, 2 agents each running an API load balancer on its node address, and
+    the local cluster's own load balancer (member ``lb``)."""
+    kc = start_kube_cluster(str(tmp_path_factory.mktemp("access")), api_lb=True)
+    try:
+        wait_for_nodes(kc)
+        yield kc
+    finally:
+        kc.lc.stop_all()
+
+
+def wait_for_nodes(kc: KubeCluster, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = kc.kubectl("get", "nodes", "-o", "name", check=False)
+        if out.returncode == 0 and sorted(out.stdout.split()) == ["node/n1", "node/n2"]:
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"nodes not registered: {out.stdout} {out.stderr}")
+
+
+def haplane(kc: KubeCluster, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*HAPLANE, "--config", kc.lc.path("client.json"), *args], capture_output=True, text=True,
+                          timeout=30)
+    if check:
+        assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def kubeconfig_for(kc: KubeCluster, tmp_path: os.PathLike[str], *args: str) -> str:
+    path = os.path.join(str(tmp_path), "kubeconfig")
+    haplane(kc, "kubeconfig", "--out", path, *args)
+    return path
+
+
+def kubectl(kubeconfig: str, *args: str, token: str | None = None, timeout: float = 30.0,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:  # noqa: A002
+    env = dict(os.environ, KUBECONFIG=kubeconfig, HOME=os.path.dirname(kubeconfig))
+    return subprocess.run([KUBECTL, *(["--token", token] if token else []), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, input=input)
+
+
+def configmap(name: str, value: str) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": {"k": value}})
+
+
+# ------------------------------------------------------------------------------ kubeconfig
+
+
+def agent_lb(kc: KubeCluster, name: str) -> str:
+    url = kc.lc.agent_lb_url(name)
+    assert url is not None
+    return url
+
+
+@pytest.mark.parametrize(("args", "server", "namespace"), [
+    pytest.param((), "lb", None, id="default-is-the-load-balancer"),
+    pytest.param(("--server", "AGENT"), "n1", None, id="server-flag-agent-lb"),
+    pytest.param(("--server", "R2"), "r2", None, id="server-flag-a-replica"),
+    pytest.param(("--namespace", "kube-public", "--name", "prod"), "lb", "kube-public", id="namespace-and-name"),
+])
+def test_kubeconfig_command(lbkube: KubeCluster, args: tuple[str, ...], server: str, namespace: str | None) -> None:
+    lc = lbkube.lc
+    urls = {"lb": lc.lb_url, "n1": agent_lb(lbkube, "n1"), "r2": lc.members["r2"].url}
+    args = tuple(urls["n1"] if a == "AGENT" else str(urls["r2"]) if a == "R2" else a for a in args)
+    proc = haplane(lbkube, "kubeconfig", *args)
+    doc = yaml.safe_load(proc.stdout)
+    ctx = doc["contexts"][0]["context"]
+    cluster = doc["clusters"][0]["cluster"]
+    assert doc["current-context"] == doc["contexts"][0]["name"]
+    assert cluster["server"] == urls[server]
+    with open(str(lc.ca_file), "rb") as f:
+        assert base64.b64decode(cluster["certificate-authority-data"]) == f.read()
+    assert doc["users"][0]["user"]["token"] == lc.admin_token
+    assert ctx.get("namespace") == namespace
+
+
+def test_kubeconfig_out_file_is_private_and_works(lbkube: KubeCluster, tmp_path: os.PathLike[str]) -> None:
+    path = kubeconfig_for(lbkube, tmp_path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    out = kubectl(path, "get", "nodes", "-o", "name")
+    assert out.returncode == 0, out.stderr
+    assert sorted(out.stdout.split()) == ["node/n1", "node/n2"]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    pytest.param(("--server", "http://127.0.0.1:1"), "https", id="plain-http-server"),
+    pytest.param(("--ca", "/nonexistent/ca.pem"), "cannot read the CA file", id="missing-ca"),
+])
+def test_kubeconfig_refuses(lbkube: KubeCluster, args: tuple[str, ...], message: str) -> None:
+    proc = haplane(lbkube, "kubeconfig", *args, check=False)
+    assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+
+
+# ------------------------------------------------------------------------------ load balancers
+
+
+@pytest.mark.parametrize("lb", ["lb", "n1", "n2"])
+def test_kubectl_through_each_load_balancer(lbkube: KubeCluster, lb: str, tmp_path: os.PathLike[str]) -> None:
+    """TLS passes through: kubectl verifies the replicas' certificate against the LB's address."""
+    url = lbkube.lc.lb_url if lb == "lb" else agent_lb(lbkube, lb)
+    assert url is not None and (lb == "lb" or url.endswith(f":{AGENT_LB_PORT}"))
+    path = kubeconfig_for(lbkube, tmp_path, "--server", url)
+    out = kubectl(path, "get", "namespaces", "-o", "name")
+    assert out.returncode == 0, out.stderr
+    assert "namespace/default" in out.stdout.split()
+
+
+def serving_replica(kubeconfig: str) -> str:
+    """The replica behind the load balancer right now (the LB sticks to one while it is ready)."""
+    out = kubectl(kubeconfig, "get", "--raw", "/cluster/self")
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["name"]
+
+
+@pytest.mark.parametrize("lb", ["n1", "lb"])
+def test_kubectl_survives_sigkill_of_the_replica_behind_the_lb(lbkube: KubeCluster, lb: str,
+                                                                tmp_path: os.PathLike[str],
+                                                                record_property: Callable[[str, object], None]) -> None:
+    lc = lbkube.lc
+    url = agent_lb(lbkube, lb) if lb != "lb" else lc.lb_url
+    path = kubeconfig_for(lbkube, tmp_path, "--server", str(url))
+    victim = serving_replica(path)
+    assert serving_replica(path) == victim  # sticky: the same replica answers again
+    out = kubectl(path, "create", "--validate=false", "-f", "-", input=configmap(f"before-kill-{lb}", "v"))
+    assert out.returncode == 0, out.stderr
+    leader = lc.wait_ready(timeout=10)
+    lc.kill(victim)
+    try:
+        started = time.monotonic()
+        out = kubectl(path, "get", "configmap", f"before-kill-{lb}", "-o", "jsonpath={.data.k}", timeout=30)
+        elapsed = time.monotonic() - started
+        record_property("kubectl_after_sigkill_seconds", round(elapsed, 3))
+        record_property("victim_was_leader", victim == leader)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout == "v"
+        assert elapsed < 15, f"kubectl took {elapsed:.1f}s after the kill"
+        now = serving_replica(path)
+        assert now != victim
+        out = kubectl(path, "create", "--validate=false", "-f", "-", input=configmap(f"after-kill-{lb}", "w"))
+        assert out.returncode == 0, out.stderr
+    finally:
+        lc.start(victim)
+        lc.wait_ready(timeout=60)
+
+
+# ------------------------------------------------------------------------------ haplane up
+
+
+def test_haplane_up_prints_a_kubeconfig_that_kubectl_uses(tmp_path: os.PathLike[str]) -> None:
+    """What `make run` does (one agent, process runtime), then what its output tells the user to do."""
+    base = free_base_port()
+    work = str(tmp_path)
+    proc = subprocess.Popen([*HAPLANE, "up", "--replicas", "3", "--agents", "1", "--runtime", "process", "--demo",
+                             "--base-port", str(base), "--node-net", f"127.78.{(base // 200) % 250}",
+                             "--data-dir", os.path.join(work, ".haplane")],
+                            cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops the cluster" in line:
+                break
+        text = "".join(lines)
+        assert "haplane ready" in text, text
+        m = re.search(r"export KUBECONFIG=(\S+)", text)
+        assert m, text
+        kubeconfig = m.group(1)
+        assert kubeconfig == os.path.join(work, ".haplane", "kubeconfig")
+        assert f"https://127.0.0.1:{base}" in text  # the load balancer
+        deadline = time.monotonic() + 30
+        while True:
+            out = kubectl(kubeconfig, "get", "nodes,pods", "-A", "-o", "name")
+            if out.returncode == 0 and "node/n1" in out.stdout and out.stdout.count("pod/ticker-") == 2:
+                break
+            assert time.monotonic() < deadline, out.stdout + out.stderr
+            time.sleep(0.5)
+        cli = subprocess.run([*HAPLANE, "get", "pods", "-n", "demo"], capture_output=True, text=True, timeout=30,
+                             env=dict(os.environ, HAPLANE_CONFIG=os.path.join(work, ".haplane", "client.json")))
+        assert cli.returncode == 0 and cli.stdout.count("ticker-") == 2, cli.stdout + cli.stderr
+        with open(os.path.join(work, ".haplane", "client.json"), encoding="utf-8") as f:
+            client = json.load(f)
+        assert client["ca"] and all(e.startswith("https://") for e in client["endpoints"])
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    assert proc.returncode == 0
+
+
+# ------------------------------------------------------------------------------ authorisation
+
+# (role, kubectl auth can-i arguments, allowed)
+CAN_I = [
+    ("admin", ("create", "pods"), True),
+    ("admin", ("delete", "deployments.apps", "-n", "shop"), True),
+    ("admin", ("create", "pods", "--subresource=eviction"), True),
+    ("admin", ("patch", "nodes"), True),
+    ("admin", ("*", "*"), True),
+    ("admin", ("get", "/cluster/snapshot"), True),
+    ("node", ("get", "pods", "-A"), True),
+    ("node", ("watch", "pods"), True),
+    ("node", ("update", "nodes"), True),
+    ("node", ("patch", "nodes", "--subresource=status"), True),
+    ("node", ("update", "pods", "--subresource=status"), True),
+    ("node", ("create", "events"), True),
+    ("node", ("create", "pods"), False),
+    ("node", ("delete", "pods"), False),
+    ("node", ("create", "pods", "--subresource=eviction"), False),
+    ("node", ("update", "deployments", "--subresource=scale"), False),
+    ("node", ("create", "configmaps"), False),
+    ("viewer", ("get", "pods"), True),
+    ("viewer", ("list", "deployments"), True),
+    ("viewer", ("watch", "nodes"), True),
+    ("viewer", ("get", "pods", "--subresource=log"), True),
+    ("viewer", ("get", "/version"), True),
+    ("viewer", ("create", "pods"), False),
+    ("viewer", ("update", "configmaps"), False),
+    ("viewer", ("patch", "deployments"), False),
+    ("viewer", ("delete", "namespaces"), False),
+    ("viewer", ("deletecollection", "pods"), False),
+    ("viewer", ("get", "/cluster/snapshot"), False),
+    ("viewer", ("*", "*"), False),
+]
+
+
+@pytest.mark.parametrize(("role", "args", "allowed"), [
+    pytest.param(r, a, ok, id=f"{r}-{'-'.join(a).replace('/', '_')}") for r, a, ok in CAN_I])
+def test_auth_can_i(lbkube: KubeCluster, role: str, args: tuple[str, ...], allowed: bool) -> None:
+    out = lbkube.kubectl("--token", lbkube.lc.token(role), "auth", "can-i", *args, check=False)
+    assert out.stdout.strip() == ("yes" if allowed else "no"), out.stdout + out.stderr
+    assert out.returncode == (0 if allowed else 1)
+    assert "doesn't have a resource type" not in out.stderr
+
+
+def test_auth_can_i_agrees_with_what_the_api_enforces(lbkube: KubeCluster) -> None:
+    """A row of the table, then the request itself: the same rules answer both."""
+    viewer = lbkube.lc.token("viewer")
+    out = lbkube.kubectl("--token", viewer, "create", "configmap", "nope", check=False)
+    assert out.returncode == 1
+    assert out.stderr.strip() == ('error: failed to create configmap: configmaps is forbidden: User "viewer" cannot '
+                                  'create resource "configmaps" in API group "" in the namespace "default"')
+    assert lbkube.kubectl("get", "configmap", "nope", check=False).returncode == 1  # nothing was created
+    out = lbkube.kubectl("--token", viewer, "delete", "namespace", "default", check=False)
+    assert 'namespaces "default" is forbidden: User "viewer" cannot delete resource "namespaces" in API group "" ' \
+           'at the cluster scope' in out.stderr
+    out = lbkube.kubectl("--token", viewer, "get", "--raw", "/cluster/snapshot", check=False)
+    assert out.returncode == 1 and "Forbidden" in out.stderr
+
+
+def test_forbidden_status_details(lbkube: KubeCluster) -> None:
+    out = lbkube.kubectl("--token", lbkube.lc.token("node"), "create", "deployment", "x", "--image=busybox",
+                         "-o", "json", "-v=6", check=False)
+    assert out.returncode == 1
+    assert 'deployments.apps is forbidden: User "node" cannot create resource "deployments" in API group "apps" ' \
+           'in the namespace "default"' in out.stderr
+
+
+@pytest.mark.parametrize(("role", "user"), [("admin", "admin"), ("node", "node"), ("viewer", "viewer")])
+def test_auth_whoami(lbkube: KubeCluster, role: str, user: str) -> None:
+    out = lbkube.kubectl("--token", lbkube.lc.token(role), "auth", "whoami", "-o", "json")
+    status = json.loads(out.stdout)["status"]["userInfo"]
+    assert status == {"username": user, "groups": [f"haplane:{role}", "system:authenticated"]}
+    table = lbkube.kubectl("--token", lbkube.lc.token(role), "auth", "whoami").stdout.split("\n")
+    assert table[1].split() == ["Username", user]
+
+
+def test_auth_can_i_list(lbkube: KubeCluster) -> None:
+    out = lbkube.kubectl("--token", lbkube.lc.token("viewer"), "auth", "can-i", "--list")
+    rows = [line.split() for line in out.stdout.splitlines()[1:]]
+    assert ["*.*", "[]", "[]", "[get", "list", "watch]"] in rows
+    assert any(r[0] == "selfsubjectaccessreviews.authorization.k8s.io" and r[-1] == "[create]" for r in rows)
+
+
+def test_unauthorized_as_kubectl_prints_it(lbkube: KubeCluster, tmp_path: os.PathLike[str]) -> None:
+    """An unknown token: kubectl 1.37 says what it says against Kubernetes (k3s prints the same), and the
+    401 is Kubernetes' Status."""
+    path = kubeconfig_for(lbkube, tmp_path)
+    out = kubectl(path, "get", "pods", token="x" * 48)
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[-1] == \
+        "error: You must be logged in to the server (the server has asked for the client to provide credentials)"
+    out = kubectl(path, "get", "--raw", "/api/v1/namespaces/default/pods", "-v=8", token="x" * 48)
+    body = re.search(r'"Response Body" body="(.*)"$', out.stderr, re.M)
+    assert body, out.stderr
+    assert json.loads(body.group(1).encode().decode("unicode_escape")) == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
+        "reason": "Unauthorized", "code": 401}
