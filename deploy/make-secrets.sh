@@ -8,7 +8,8 @@
 #   agent.pem, agent-key.pem    the agents' log servers' certificate, valid for AGENT_HOSTS
 #   client.json               a client config for this host: endpoints, tokenFile, ca
 # Usage: deploy/make-secrets.sh DIR [HOSTS] [ENDPOINTS]
-#   HOSTS     names/addresses in the certificate (default r1,r2,r3,localhost,127.0.0.1: compose)
+#   HOSTS     names/addresses in the certificate (default r1,r2,r3,localhost,127.0.0.1: compose; keep
+#             127.0.0.1: kubectl reaches the replicas through the agents' API load balancers there)
 #   ENDPOINTS for client.json (default https://127.0.0.1:7001,https://127.0.0.1:7002,https://127.0.0.1:7003)
 # Existing files are kept (re-running is safe); delete one to regenerate it.
 # Env: HAPLANE (default "haplane"; e.g. "python3 -m haplane" from a checkout); AGENT_HOSTS

@@ -126,6 +126,7 @@ class Walkthrough:
     agent_env_w1: str
     replica_rules: str               # for a
     worker_rules: str
+    kubectl_on_worker: list[list[str]]  # the commands of "kubectl on a worker"
 
     def replica_rules_for(self, host: str) -> str:
         """b and c alike: the Raft rule admits the two other replicas."""
@@ -160,10 +161,15 @@ def read_walkthrough() -> Walkthrough:
     assert m and [s.strip() for s in m.group(2).split(",")] == others("a"), replica_rules
     assert f"ip saddr {{ {', '.join(REPLICAS.values())} }} accept" in worker_rules, worker_rules
 
+    kubectl_block = the_block(blocks, "haplane kubeconfig --server https://127.0.0.1:6443")
+    kubectl_cmds = [shlex.split(line, comments=True) for line in kubectl_block.replace("\\\n", " ").splitlines()]
+    kubectl_cmds = [c for c in kubectl_cmds if c]
+    assert [c[:2] for c in kubectl_cmds] == [["haplane", "kubeconfig"], ["kubectl", "get"]], kubectl_cmds
+
     wt = Walkthrough(make_secrets=cmd[1:], worker_cert=worker_cert, replica_files=file_list("replicas"),
                      worker_files=file_list("workers"), server_env_a=the_block(blocks, "HAPLANE_NAME=a"),
                      agent_env_w1=the_block(blocks, "HAPLANE_NODE_NAME=w1"),
-                     replica_rules=replica_rules, worker_rules=worker_rules)
+                     replica_rules=replica_rules, worker_rules=worker_rules, kubectl_on_worker=kubectl_cmds)
     # a and w1 as the README writes them follow the pattern that makes b, c and w2 "alike"
     # (as systemd reads them: no trailing comments in an EnvironmentFile)
     assert parse_env_text(wt.server_env_a) == server_env("a"), wt.server_env_a
@@ -429,6 +435,28 @@ async def test_the_three_host_walkthrough_of_deploy_readme(tmp_path: Path) -> No
             return ready == set(WORKERS)
 
         await wait_for(nodes_ready, 40, "w1 and w2 Ready (get nodes from admin)", interval=0.5, context=lab.logs)
+
+        # kubectl on w1, through its agent's API load balancer on 127.0.0.1:6443 (the replicas'
+        # certificate names 127.0.0.1, as the README's HOSTS say), with the README's commands.
+        shutil.copyfile(pki / "admin_token", lab.host_dir("w1") / "admin_token")
+        make_kubeconfig, get_nodes = wt.kubectl_on_worker
+        kubeconfig = lab.host_dir("w1") / "kube-config"
+        argv = [rewrite_path(a, {"/etc/haplane": str(lab.etc("w1"))}) for a in make_kubeconfig[1:]]
+        argv = [(pki / "admin_token").read_text().strip() if a == "$(cat admin_token)" else
+                str(kubeconfig) if a == "~/.kube/config" else a for a in argv]
+        rc, out, err = await lab.run_in("w1", str(VENV_BIN / "haplane"), *argv)
+        assert rc == 0, out + err
+
+        async def kubectl_nodes() -> str | None:
+            lab.assert_running()
+            rc, out, _ = await lab.run_in("w1", str(VENV_BIN / "kubectl"), "--kubeconfig", str(kubeconfig),
+                                          "--cache-dir", str(lab.host_dir("w1") / "kube-cache"),
+                                          *get_nodes[1:], "-o", "name", timeout=30)
+            return out if rc == 0 else None
+
+        out = await wait_for(kubectl_nodes, 20, "kubectl get nodes on w1 through 127.0.0.1:6443", interval=0.5,
+                             context=lab.logs)
+        assert sorted(out.split()) == ["node/w1", "node/w2"], out
 
         # A pod on w1, and its logs through the replicas (HTTPS to w1's log server, w1.pem).
         marker = f"walkthrough-{uuid.uuid4().hex[:12]}"
