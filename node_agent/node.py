@@ -20,6 +20,7 @@ re-run at any time (it is, every ``check_period``, to re-create a Node someone d
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import platform
 from collections.abc import Callable, Iterable
@@ -119,6 +120,36 @@ def log_endpoint(cfg: NodeConfig) -> dict[str, Any]:
     return endpoint
 
 
+def _read_first_line(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.readline().strip()
+    except OSError:
+        return ""
+
+
+def _os_image() -> str:
+    try:
+        with open("/etc/os-release", encoding="utf-8") as f:
+            for line in f:
+                key, _, value = line.strip().partition("=")
+                if key == "PRETTY_NAME":
+                    return value.strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+@functools.cache
+def system_ids() -> dict[str, str]:
+    """The host identities kubelet reports in ``nodeInfo`` (all strings, "" when unknown: the
+    Kubernetes clients require every one of them)."""
+    machine_id = _read_first_line("/etc/machine-id")
+    return {"machineID": machine_id, "systemUUID": _read_first_line("/sys/class/dmi/id/product_uuid") or machine_id,
+            "bootID": _read_first_line("/proc/sys/kernel/random/boot_id"), "osImage": _os_image(),
+            "kubeProxyVersion": ""}
+
+
 def owned_status(cfg: NodeConfig) -> dict[str, Any]:
     """The status fields the agent owns (everything but the conditions)."""
     resources = {"cpu": cfg.cpu, "memory": cfg.memory, "pods": cfg.pods}
@@ -133,6 +164,7 @@ def owned_status(cfg: NodeConfig) -> dict[str, Any]:
             "operatingSystem": "linux",
             "architecture": _arch(),
             "kernelVersion": platform.release(),
+            **system_ids(),
         },
     }
 

@@ -239,7 +239,11 @@ class ContainerStatus(KubeModel):
     state: ContainerState | None = None
     last_state: ContainerState | None = None
     container_id: str | None = Field(None, alias="containerID")
-    image: str | None = None
+    # image and imageID are required (possibly empty) in Kubernetes' ContainerStatus: the
+    # official clients refuse a status without them.
+    image: str = ""
+    image_id: str = Field("", alias="imageID")
+    started: bool | None = None
     # haplane extension: pods share their node's address, so each declared port is published on a
     # host port of the node; key = port name or number (as a string). Endpoints and probes read it.
     host_ports: dict[str, int] | None = None

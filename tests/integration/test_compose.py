@@ -60,6 +60,7 @@ WHEEL_CACHE = Path(os.environ.get("HAPLANE_WHEEL_CACHE", Path.home() / ".cache" 
 SOURCES = ("haplane", "node_agent", "chaos", "pyproject.toml", "README.md")
 REPLICAS = ("r1", "r2", "r3")
 NODES = ("n1", "n2")
+KUBECTL = os.path.join(os.path.dirname(sys.executable), "kubectl")
 WORKLOAD_IMAGE = "busybox:local"
 # The agents' node addresses: host loopback, away from the 127.0.1.x of the other agent tests.
 NODE_ADDRESSES = {"n1": "127.0.7.1", "n2": "127.0.7.2"}
@@ -183,11 +184,13 @@ class Stack:
     def __init__(self, cmd: list[str], engine: docker.DockerClient, image: str, secrets: Path, subnet: str) -> None:
         self.engine = engine
         self.ports = _free_ports(3)
+        self.lb_ports = dict(zip(NODES, _free_ports(len(NODES)), strict=True))  # the agents' API load balancers
         self.project = f"haplanetest{os.getpid()}"
         self.env = dict(os.environ, HAPLANE_IMAGE=image, HAPLANE_SECRETS=str(secrets),
                         HAPLANE_SUBNET_PREFIX=subnet,
                         **{f"HAPLANE_PORT_R{i + 1}": str(p) for i, p in enumerate(self.ports)},
-                        **{f"HAPLANE_NODE_ADDRESS_{n.upper()}": a for n, a in NODE_ADDRESSES.items()})
+                        **{f"HAPLANE_NODE_ADDRESS_{n.upper()}": a for n, a in NODE_ADDRESSES.items()},
+                        **{f"HAPLANE_API_LB_{n.upper()}": f"127.0.0.1:{p}" for n, p in self.lb_ports.items()})
         # The uid of namespace default: the agents label their containers NODE@<this>, so it
         # names this test's pod containers and nobody else's (learnt once the cluster is up).
         self.cluster_id: str | None = None
@@ -195,6 +198,17 @@ class Stack:
         self.endpoints = [f"https://127.0.0.1:{p}" for p in self.ports]
         self.token = (secrets / "admin_token").read_text().strip()
         self.ssl = ssl.create_default_context(cafile=str(secrets / "ca.pem"))
+        self.secrets = secrets
+
+    def kubectl(self, node: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """kubectl through ``node``'s API load balancer, with a kubeconfig from `haplane kubeconfig`."""
+        home = self.secrets.parent / f"kube-{node}"
+        kubeconfig = home / "config"
+        if not kubeconfig.exists():
+            _run([sys.executable, "-m", "haplane", "--config", str(self.secrets / "client.json"), "kubeconfig",
+                  "--server", f"https://127.0.0.1:{self.lb_ports[node]}", "--out", str(kubeconfig)], timeout=30)
+        return subprocess.run([KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(home / "cache"), *args],
+                              capture_output=True, text=True, timeout=timeout)
 
     def compose(self, *args: str, timeout: float = 180) -> str:
         return _run([*self.cmd, *args], timeout=timeout, env=self.env, cwd=str(DEPLOY)).stdout
@@ -405,6 +419,11 @@ async def test_compose_stack_runs_pods_and_survives_leader_kill_and_full_restart
             endpoint = node["status"]["daemonEndpoints"]["kubeletEndpoint"]
             assert endpoint["Scheme"] == "https" and endpoint["Address"] == stack.env["HAPLANE_SUBNET_PREFIX"] + ".1"
         t_agents = time.monotonic() - t0
+        # kubectl through each agent's API load balancer (TLS passed through: the certificate names 127.0.0.1).
+        for node in NODES:
+            out = stack.kubectl(node, "get", "nodes", "-o", "name")
+            assert out.returncode == 0 and sorted(out.stdout.split()) == [f"node/{n}" for n in NODES], \
+                out.stdout + out.stderr
         await c.create(_web_deployment(2))
         pods = await wait_for(lambda: _web_ready(c, 2), 90, "Deployment web: 2 pods Running and Ready", interval=0.5, context=stack.logs)
         t_pods = time.monotonic() - t0
@@ -423,6 +442,9 @@ async def test_compose_stack_runs_pods_and_survives_leader_kill_and_full_restart
         victim = stack.container(leader)
         victim.kill()
         t_kill = time.monotonic()
+        out = stack.kubectl("n1", "get", "namespaces", "-o", "name")  # no retry here: the LB moves on
+        assert out.returncode == 0 and "namespace/default" in out.stdout.split(), out.stdout + out.stderr
+        t_kubectl = time.monotonic() - t_kill
         first_ack = None
         for i in range(20):
             acked.add((await _write(c, f"after-kill-{i}"))["metadata"]["name"])
@@ -463,5 +485,5 @@ async def test_compose_stack_runs_pods_and_survives_leader_kill_and_full_restart
     assert len(set(hashes.values())) == 1, hashes
     print(json.dumps({"up_to_leader_s": round(t_up, 1), "up_to_nodes_ready_s": round(t_agents, 1),
                       "up_to_pods_ready_s": round(t_pods, 1), "placement": placement,
-                      "kill_to_first_ack_s": round(first_ack or -1, 2),
+                      "kill_to_first_ack_s": round(first_ack or -1, 2), "kill_to_kubectl_s": round(t_kubectl, 2),
                       "full_restart_to_leader_s": round(t_recover, 1), "acked": len(acked)}))
