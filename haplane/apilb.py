@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from haplane.tcp import splice
+from haplane.tls import ca_context
 
 log = logging.getLogger(__name__)
 
@@ -231,19 +232,6 @@ class ApiLoadBalancer:
         for t in list(self.connections):
             t.cancel()
         await asyncio.gather(*self.connections, return_exceptions=True)
-
-
-def ca_context(ca: str | None) -> ssl.SSLContext | None:
-    """The context that verifies the replicas' probes against ``ca`` (None: the system store).
-    Raises ValueError on a file that is not a CA bundle."""
-    if not ca:
-        return None
-    try:
-        ctx = ssl.create_default_context(cafile=ca)
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"cannot load a CA certificate from {ca}: {exc}") from None
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

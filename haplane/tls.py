@@ -68,6 +68,20 @@ def server_tls_from_args(args: argparse.Namespace) -> ServerTLS | None:
     return tls
 
 
+def ca_context(ca: str | None) -> ssl.SSLContext | None:
+    """A client context that verifies servers against the CA bundle ``ca`` (TLS >= 1.2); None
+    without one (https then uses the system store). Raises ValueError on a file that cannot be
+    loaded."""
+    if ca is None:
+        return None
+    try:
+        ctx = ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cannot load a CA certificate from {ca}: {exc}") from None
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
 def peer_ssl(extra: dict[str, Any]) -> ssl.SSLContext | bool:
     """The ``ssl`` argument for a replica's requests to its peers (``Replica.extra["peer_ssl"]``)."""
     ctx = extra.get("peer_ssl")

@@ -47,6 +47,7 @@ from haplane import errors
 from haplane.client import Client
 from haplane.clientconfig import normalize_endpoint
 from haplane.model.quantity import parse_cpu, parse_memory
+from haplane.tls import ca_context
 from node_agent.errlog import OnceLogger
 from node_agent.logserver import LogServer, TokenChecker
 from node_agent.node import NodeConfig, NodeGroup, parse_labels, parse_taints
@@ -111,16 +112,12 @@ def server_list(servers: str) -> list[str]:
 def api_ssl(ca: str | None) -> ssl.SSLContext | None:
     """The SSL context for the agent's calls to the API: verifies against ``ca`` (TLS >= 1.2);
     None without a CA (https then uses the system store). Raises ValueError on a bad file."""
-    if ca is None:
-        return None
-    if not ca.strip():
+    if ca is not None and not ca.strip():
         raise ValueError("--ca needs the path of a PEM file")
     try:
-        ctx = ssl.create_default_context(cafile=ca)
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"--ca: cannot load a CA certificate from {ca}: {exc}") from None
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    return ctx
+        return ca_context(ca)
+    except ValueError as exc:
+        raise ValueError(f"--ca: {exc}") from None
 
 
 def log_server_ssl(cert: str | None, key: str | None) -> ssl.SSLContext | None:
