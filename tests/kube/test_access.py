@@ -329,3 +329,112 @@ def test_unauthorized_as_kubectl_prints_it(lbkube: KubeCluster, tmp_path: os.Pat
     assert json.loads(body.group(1).encode().decode("unicode_escape")) == {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "Unauthorized",
         "reason": "Unauthorized", "code": 401}
+
+
+# ------------------------------------------------------------------------------ cordon / drain
+
+
+def deployment_manifest(name: str, replicas: int) -> str:
+    labels = {"app": name}
+    return json.dumps({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name}, "spec": {
+        "replicas": replicas, "selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{"name": "main", "image": "busybox:local", "command": ["sleep", "600"]}]}}}})
+
+
+def pods_on(kc: KubeCluster, node: str, selector: str) -> list[str]:
+    out = kc.kubectl("get", "pods", "-l", selector, "--field-selector", f"spec.nodeName={node}", "-o", "name")
+    return out.stdout.split()
+
+
+def wait_running(kc: KubeCluster, selector: str, count: int, timeout: float = 60.0) -> dict[str, str]:
+    """pod name -> node, once ``count`` pods matching ``selector`` are Running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        out = kc.kubectl("get", "pods", "-l", selector, "-o", "json")
+        pods = {p["metadata"]["name"]: p["spec"].get("nodeName") for p in json.loads(out.stdout)["items"]
+                if (p.get("status") or {}).get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")}
+        if len(pods) == count:
+            return pods
+        assert time.monotonic() < deadline, out.stdout
+        time.sleep(0.3)
+
+
+def test_cordon_drain_uncordon(lbkube: KubeCluster) -> None:
+    kc = lbkube
+    kc.kubectl("create", "--validate=false", "-f", "-", input=deployment_manifest("drainme", 4))
+    try:
+        before = wait_running(kc, "app=drainme", 4)
+        assert kc.kubectl("cordon", "n1").stdout.strip() == "node/n1 cordoned"
+        assert kc.kubectl("get", "node", "n1", "-o", "jsonpath={.spec.unschedulable}").stdout == "true"
+        on_n1 = [n for n, node in before.items() if node == "n1"]
+        drained = kc.kubectl("drain", "n1", "--ignore-daemonsets", "--timeout=90s", timeout=120)
+        assert "node/n1 already cordoned" in drained.stdout and drained.stdout.rstrip().endswith("node/n1 drained")
+        for pod in on_n1:
+            assert f"evicting pod default/{pod}" in drained.stderr + drained.stdout
+            assert f"pod/{pod} evicted" in drained.stdout
+        assert pods_on(kc, "n1", "app=drainme") == []
+        after = wait_running(kc, "app=drainme", 4)
+        assert set(after.values()) == {"n2"}  # n1 is cordoned: the replacements went to n2
+        assert kc.kubectl("uncordon", "n1").stdout.strip() == "node/n1 uncordoned"
+        assert kc.kubectl("get", "node", "n1", "-o", "jsonpath={.spec.unschedulable}").stdout in ("", "false")
+    finally:
+        kc.kubectl("uncordon", "n1", check=False)
+        kc.kubectl("delete", "deployment", "drainme", check=False)
+
+
+@pytest.mark.parametrize(("role", "args", "message"), [
+    pytest.param("viewer", ("cordon", "n2"), 'nodes "n2" is forbidden: User "viewer" cannot patch resource "nodes" '
+                 'in API group "" at the cluster scope', id="viewer-cordon"),
+    pytest.param("admin", ("drain", "n2", "--pod-selector=app=bare", "--timeout=20s"),
+                 "cannot delete Pods that declare no controller (use --force to override): default/bare",
+                 id="bare-pod-needs-force"),
+])
+def test_drain_refusals(lbkube: KubeCluster, role: str, args: tuple[str, ...], message: str) -> None:
+    kc = lbkube
+    bare = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bare", "labels": {"app": "bare"}},
+                       "spec": {"nodeName": "n2", "terminationGracePeriodSeconds": 1,
+                                "containers": [{"name": "main", "image": "busybox:local", "command": ["sleep", "600"]}]}})
+    kc.kubectl("create", "--validate=false", "-f", "-", input=bare)
+    try:
+        out = kc.kubectl("--token", kc.lc.token(role), *args, check=False, timeout=60)
+        assert message in out.stderr, out.stdout + out.stderr
+        # kubectl cordon reports a refused node and exits 0 (as against Kubernetes); drain exits 1
+        assert out.returncode == (0 if args[0] == "cordon" else 1)
+        assert kc.kubectl("get", "pod", "bare", "-o", "name").stdout.strip() == "pod/bare"  # still there
+        if args[0] == "cordon":
+            assert kc.kubectl("get", "node", "n2", "-o", "jsonpath={.spec.unschedulable}").stdout in ("", "false")
+    finally:
+        kc.kubectl("uncordon", "n2", check=False)
+        kc.kubectl("delete", "pod", "bare", "--wait=false", check=False)
+
+
+def test_eviction_subresource_directly(lbkube: KubeCluster, tmp_path: os.PathLike[str]) -> None:
+    """POST pods/NAME/eviction as JSON (the official clients' way; kubectl drain sends protobuf)."""
+    kc = lbkube
+    pod = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "evictme"},
+                      "spec": {"terminationGracePeriodSeconds": 1,
+                               "containers": [{"name": "main", "image": "busybox:local", "command": ["sleep", "600"]}]}})
+    kc.kubectl("create", "--validate=false", "-f", "-", input=pod)
+    uid = kc.kubectl("get", "pod", "evictme", "-o", "jsonpath={.metadata.uid}").stdout
+    path = os.path.join(str(tmp_path), "eviction.json")
+
+    def evict(body: dict, token: str | None = None) -> subprocess.CompletedProcess[str]:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(body, f)
+        return kc.kubectl(*(["--token", token] if token else []), "create", "--raw",
+                          "/api/v1/namespaces/default/pods/evictme/eviction", "-f", path, check=False)
+
+    base = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "evictme", "namespace": "default"}}
+    out = evict(dict(base, metadata={"name": "other"}))
+    assert out.returncode == 1 and "does not match" in out.stderr
+    out = evict(dict(base, deleteOptions={"preconditions": {"uid": "wrong"}}))
+    assert out.returncode == 1 and "Conflict" in out.stderr
+    out = evict(base, token=kc.lc.token("node"))
+    assert out.returncode == 1 and 'cannot create resource "pods/eviction"' in out.stderr
+    assert kc.kubectl("get", "pod", "evictme", "-o", "jsonpath={.metadata.uid}").stdout == uid  # untouched
+    out = evict(dict(base, deleteOptions={"preconditions": {"uid": uid}}))
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                                      "code": 201}
+    assert kc.kubectl("get", "pod", "evictme", check=False).returncode == 1
