@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from haplane.api.auth import Attributes, Rule, User, allowed, check, rules_of
-from haplane.api.protobuf import read_object
+from haplane.api.body import read_json
 from haplane.api.resources import respond
 from haplane.errors import BadRequest, Invalid, MethodNotAllowed
 from haplane.model.registry import VIRTUAL_RESOURCES, VirtualResource
@@ -102,7 +102,7 @@ def add_routes(app: web.Application, user_key: str) -> None:
     async def access_review(request: web.Request) -> web.Response:
         user: User = request[user_key]
         _may_create(user, SSAR)
-        review = _review(await read_object(request), SSAR)
+        review = _review(await read_json(request), SSAR)
         ok = allowed(user, review_attributes(review["spec"]))
         review["status"] = {"allowed": True, "reason": f'allowed by haplane role "{user.role}"'} if ok \
             else {"allowed": False}
@@ -111,7 +111,7 @@ def add_routes(app: web.Application, user_key: str) -> None:
     async def rules_review(request: web.Request) -> web.Response:
         user: User = request[user_key]
         _may_create(user, SSRR)
-        review = _review(await read_object(request), SSRR)
+        review = _review(await read_json(request), SSRR)
         spec = review["spec"]
         if not isinstance(spec, dict) or not isinstance(spec.get("namespace", ""), str):
             raise Invalid("spec.namespace must be a string", details=_causes("spec.namespace", "must be a string"))
@@ -121,7 +121,7 @@ def add_routes(app: web.Application, user_key: str) -> None:
     async def self_review(request: web.Request) -> web.Response:
         user: User = request[user_key]
         _may_create(user, SSR)
-        review = _review(await read_object(request, required=False) or {}, SSR)
+        review = _review(await read_json(request, required=False) or {}, SSR)
         review.pop("spec", None)
         review["status"] = {"userInfo": {"username": user.name, "groups": user.groups}}
         return respond(review, 201)

@@ -1,6 +1,8 @@
 """Request bodies: strict JSON parsing that turns every bad input into a 4xx.
 
-Rejected: a wrong content type (415), PATCH without a patch content type (415), bodies over
+Protobuf bodies (``application/vnd.kubernetes.protobuf``, what kubectl's typed clients send)
+are decoded by :mod:`haplane.api.protobuf` where JSON is accepted. Rejected: a wrong content
+type (415), PATCH without a patch content type (415), bodies over
 the size limit (413), invalid UTF-8, malformed JSON, NaN / Infinity, NUL bytes, and nesting
 deeper than :data:`MAX_DEPTH` (400).
 """
@@ -12,6 +14,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from haplane.api.protobuf import PROTOBUF
+from haplane.api.protobuf import decode as protobuf_decode
 from haplane.errors import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 MAX_BODY = 1024 * 1024
@@ -45,6 +49,8 @@ async def read_json(request: web.Request, *, allowed: frozenset[str] = JSON_TYPE
     # No Content-Type at all is JSON, as the Kubernetes API server takes it (the official Python
     # client sends DeleteOptions bodies without one); aiohttp would call it application/octet-stream.
     ctype = request.content_type if "Content-Type" in request.headers else "application/json"
+    if ctype == PROTOBUF and allowed is JSON_TYPES:
+        return protobuf_decode(raw)  # kubectl's typed clients: the kinds haplane.api.protobuf knows
     if ctype not in allowed:
         if allowed is PATCH_TYPES:
             raise UnsupportedMediaType(

@@ -36,7 +36,6 @@ from haplane.api.mutations import (
     scale_of,
     stamp_new,
 )
-from haplane.api.protobuf import read_object
 from haplane.api.streams import STREAM_SUBRESOURCES, pod_stream
 from haplane.errors import BadRequest, Conflict, Expired, Gone, HaplaneError, MethodNotAllowed, NotFound
 from haplane.model import registry
@@ -320,7 +319,7 @@ class ResourceAPI:
         """``POST pods/NAME/eviction`` (policy/v1 Eviction): delete the pod with the eviction's
         DeleteOptions. haplane has no PodDisruptionBudgets, so no eviction is ever refused for
         one (Kubernetes would answer 429 while a budget forbids it)."""
-        body = await read_object(request)  # kubectl drain sends its evictions as protobuf
+        body = await read_json(request)  # kubectl drain sends its evictions as protobuf
         if not isinstance(body, dict):
             raise BadRequest("the body must be an Eviction object")
         if body.get("kind", "Eviction") != "Eviction" or body.get("apiVersion", "policy/v1") not in EVICTION_VERSIONS:

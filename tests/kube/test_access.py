@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 import pytest
 import yaml
 
+from haplane.api.protobuf import decode
+from haplane.kubeconfig import render
 from haplane.localcluster import AGENT_LB_PORT
 from tests.integration.elastic import free_base_port
 from tests.kube.conftest import KUBECTL, KubeCluster, start_kube_cluster
@@ -360,29 +362,6 @@ def wait_running(kc: KubeCluster, selector: str, count: int, timeout: float = 60
         time.sleep(0.3)
 
 
-def test_cordon_drain_uncordon(lbkube: KubeCluster) -> None:
-    kc = lbkube
-    kc.kubectl("create", "--validate=false", "-f", "-", input=deployment_manifest("drainme", 4))
-    try:
-        before = wait_running(kc, "app=drainme", 4)
-        assert kc.kubectl("cordon", "n1").stdout.strip() == "node/n1 cordoned"
-        assert kc.kubectl("get", "node", "n1", "-o", "jsonpath={.spec.unschedulable}").stdout == "true"
-        on_n1 = [n for n, node in before.items() if node == "n1"]
-        drained = kc.kubectl("drain", "n1", "--ignore-daemonsets", "--timeout=90s", timeout=120)
-        assert "node/n1 already cordoned" in drained.stdout and drained.stdout.rstrip().endswith("node/n1 drained")
-        for pod in on_n1:
-            assert f"evicting pod default/{pod}" in drained.stderr + drained.stdout
-            assert f"pod/{pod} evicted" in drained.stdout
-        assert pods_on(kc, "n1", "app=drainme") == []
-        after = wait_running(kc, "app=drainme", 4)
-        assert set(after.values()) == {"n2"}  # n1 is cordoned: the replacements went to n2
-        assert kc.kubectl("uncordon", "n1").stdout.strip() == "node/n1 uncordoned"
-        assert kc.kubectl("get", "node", "n1", "-o", "jsonpath={.spec.unschedulable}").stdout in ("", "false")
-    finally:
-        kc.kubectl("uncordon", "n1", check=False)
-        kc.kubectl("delete", "deployment", "drainme", check=False)
-
-
 @pytest.mark.parametrize(("role", "args", "message"), [
     pytest.param("viewer", ("cordon", "n2"), 'nodes "n2" is forbidden: User "viewer" cannot patch resource "nodes" '
                  'in API group "" at the cluster scope', id="viewer-cordon"),
@@ -438,3 +417,64 @@ def test_eviction_subresource_directly(lbkube: KubeCluster, tmp_path: os.PathLik
     assert json.loads(out.stdout) == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                                       "code": 201}
     assert kc.kubectl("get", "pod", "evictme", check=False).returncode == 1
+
+
+# ------------------------------------------------------------------------------ protobuf bodies
+
+GENERATORS = [
+    pytest.param(("create", "configmap", "pb", "--from-literal=a=b", "--from-literal=c=d"), id="configmap"),
+    pytest.param(("create", "namespace", "pb"), id="namespace"),
+    pytest.param(("create", "deployment", "pb", "--image=busybox", "--replicas=3", "--port=80"), id="deployment"),
+    pytest.param(("create", "deployment", "pb", "--image=busybox", "--image=busybox:local", "--replicas=0"),
+                 id="deployment-two-images-zero-replicas"),
+    pytest.param(("create", "service", "clusterip", "pb", "--tcp=80:8080", "--tcp=443:https"), id="service-clusterip"),
+    pytest.param(("create", "service", "nodeport", "pb", "--tcp=80:http", "--node-port=30080"), id="service-nodeport"),
+    pytest.param(("create", "service", "externalname", "pb", "--external-name=example.com"), id="service-externalname"),
+]
+
+
+def sent_protobuf(args: tuple[str, ...], home: str) -> bytes:
+    """The body kubectl sends for ``args`` (from its -v=9 hex dump; the server it dials is closed)."""
+    path = os.path.join(home, "closed-kubeconfig")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render("https://127.0.0.1:1", "t" * 20, None))
+    out = kubectl(path, *args, "-v=9")
+    assert "Content-Type: application/vnd.kubernetes.protobuf" in out.stderr, out.stderr[-2000:]
+    dump = out.stderr.split('"Request Body" body=<', 1)[1].split("\n >", 1)[0]
+    hexes = [ln.split("  ", 1)[1].rsplit("|", 2)[0] for ln in dump.strip().splitlines()]
+    return bytes.fromhex("".join(h.replace(" ", "") for h in hexes))
+
+
+@pytest.mark.parametrize("args", GENERATORS)
+def test_protobuf_bodies_decode_to_what_kubectl_would_send_as_json(args: tuple[str, ...],
+                                                                   tmp_path: os.PathLike[str]) -> None:
+    """The oracle is kubectl itself: `--dry-run=client -o json` prints the object it sends."""
+    home = str(tmp_path)
+    decoded = decode(sent_protobuf(args, home))
+    out = kubectl(os.path.join(home, "closed-kubeconfig"), *args, "--dry-run=client", "-o", "json")
+    expected = json.loads(out.stdout)
+    expected.pop("status", None)
+    if expected["metadata"].get("creationTimestamp") is None:
+        expected["metadata"].pop("creationTimestamp", None)
+    template = expected.get("spec", {}).get("template", {}).get("metadata", {})
+    if "creationTimestamp" in template and template["creationTimestamp"] is None:
+        del template["creationTimestamp"]
+    assert decoded == expected
+
+
+@pytest.mark.parametrize(("args", "check"), [
+    pytest.param(("create", "configmap", "gen-cm", "--from-literal=a=b"), ("configmap", "gen-cm", "{.data.a}", "b"),
+                 id="configmap"),
+    pytest.param(("create", "namespace", "gen-ns"), ("namespace", "gen-ns", "{.metadata.name}", "gen-ns"),
+                 id="namespace"),
+    pytest.param(("create", "deployment", "gen-dep", "--image=busybox:local", "--replicas=2", "--", "sleep", "600"),
+                 ("deployment", "gen-dep", "{.spec.template.spec.containers[0].command[1]}", "600"), id="deployment"),
+    pytest.param(("create", "service", "clusterip", "gen-svc", "--tcp=80:http"),
+                 ("service", "gen-svc", "{.spec.ports[0].targetPort}", "http"), id="service"),
+])
+def test_kubectl_create_generators(lbkube: KubeCluster, args: tuple[str, ...], check: tuple[str, str, str, str]) -> None:
+    kind, name, path, want = check
+    out = lbkube.kubectl(*args)
+    assert f"{name} created" in out.stdout
+    assert lbkube.kubectl("get", kind, name, "-o", f"jsonpath={path}").stdout == want
+    lbkube.kubectl("delete", kind, name, "--wait=false")

@@ -43,7 +43,7 @@ def test_self_subject_access_review() -> None:
     body = envelope("authorization.k8s.io/v1", "SelfSubjectAccessReview", ld(1, b"") + ld(2, ld(1, attrs)))
     assert decode(body) == {
         "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview", "metadata": {},
-        "spec": {"resourceAttributes": {"namespace": "shop", "verb": "create", "group": "", "version": "v1",
+        "spec": {"resourceAttributes": {"namespace": "shop", "verb": "create", "version": "v1",  # "" left out
                                         "resource": "pods", "subresource": "eviction", "name": "p"}}}
 
 
@@ -62,6 +62,26 @@ def test_eviction_with_delete_options() -> None:
         "apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": "web-1", "namespace": "shop"},
         "deleteOptions": {"gracePeriodSeconds": 30, "preconditions": {"uid": "uid-1", "resourceVersion": "42"},
                           "orphanDependents": False, "propagationPolicy": "Foreground", "dryRun": ["All"]}}
+
+
+def test_zero_values_left_out_unless_pointers() -> None:
+    """Go's JSON omits a non-pointer zero (protobuf sends it); a pointer keeps it (replicas: 0)."""
+    spec = vi(1, 0) + vi(5, 0) + vi(7, 0)  # replicas (pointer), minReadySeconds, paused
+    body = envelope("apps/v1", "Deployment", ld(1, ld(1, "d") + ld(2, "")) + ld(2, spec))
+    assert decode(body) == {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+                            "spec": {"replicas": 0}}
+
+
+def test_maps_quantities_int_or_string() -> None:
+    container = ld(1, "c") + ld(8, ld(1, ld(1, "cpu") + ld(2, ld(1, "500m"))))
+    strategy = ld(2, ld(1, vi(1, 0) + vi(2, 0)) + ld(2, vi(1, 1) + ld(3, "25%")))
+    spec = ld(2, ld(1, ld(1, "app") + ld(2, "x"))) + ld(3, ld(2, ld(2, container))) + ld(4, ld(1, "RollingUpdate")
+                                                                                        + strategy)
+    body = envelope("apps/v1", "Deployment", ld(1, ld(11, ld(1, "app") + ld(2, "x"))) + ld(2, spec))
+    assert decode(body)["spec"] == {
+        "selector": {"matchLabels": {"app": "x"}},
+        "template": {"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "500m"}}}]}},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}}}
 
 
 def test_negative_int64() -> None:
