@@ -180,6 +180,38 @@ def test_kubectl_survives_sigkill_of_the_replica_behind_the_lb(lbkube: KubeClust
         lc.wait_ready(timeout=60)
 
 
+def test_a_paused_replica_is_left_once_its_probes_time_out(lbkube: KubeCluster, tmp_path: os.PathLike[str]) -> None:
+    """SIGSTOP: the replica's kernel still accepts connections, so only the /readyz probes (1 s
+    timeout) can tell. Once the LB has logged it down, new kubectl connections go elsewhere."""
+    lc = lbkube.lc
+    path = kubeconfig_for(lbkube, tmp_path, "--server", agent_lb(lbkube, "n2"))
+    victim = serving_replica(path)
+    log_path = lc.path("n2", "log")
+    with open(log_path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        offset = f.tell()
+    port = str(lc.members[victim].http).rsplit(":", 1)[1]
+    lc.pause(victim)
+    try:
+        paused = time.monotonic()
+        while True:
+            with open(log_path, "rb") as f:
+                f.seek(offset)
+                seen = f.read().decode(errors="replace")
+            if re.search(rf"api load balancer: 127\.0\.0\.1:{port} is down", seen):
+                break
+            assert time.monotonic() - paused < 5, f"the LB did not notice the paused {victim}:\n{seen}"
+            time.sleep(0.1)
+        noticed = time.monotonic() - paused
+        out = kubectl(path, "get", "--raw", "/cluster/self", timeout=20)
+        assert out.returncode == 0, out.stderr
+        assert json.loads(out.stdout)["name"] != victim
+        assert noticed < 3.5  # one probe interval (1 s) + its timeout (1 s), with slack for the load
+    finally:
+        lc.resume(victim)
+        lc.wait_ready(timeout=60)
+
+
 # ------------------------------------------------------------------------------ haplane up
 
 
