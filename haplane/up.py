@@ -113,6 +113,8 @@ def main_up(args: argparse.Namespace) -> int:
     lc.start_all()
     if tls:
         write_kubeconfig(lc)
+    elif os.path.exists(lc.path("kubeconfig")):
+        os.remove(lc.path("kubeconfig"))  # a kubeconfig of an earlier TLS run would point at nothing
     try:
         try:
             leader = lc.wait_ready(timeout=args.ready_timeout)
