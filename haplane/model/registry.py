@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from haplane.errors import BadRequest, Invalid, NotFound
+from haplane.model.access import Eviction, SelfSubjectAccessReview, SelfSubjectReview, SelfSubjectRulesReview
 from haplane.model.base import describe_errors, short_json, unknown_fields
 from haplane.model.configmap import ConfigMap
 from haplane.model.deployment import Deployment, Scale
@@ -108,7 +109,7 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Pod", "pods", "v1", True, ("po",), Pod, categories=("all",),
                  extra_subresources=(Subresource("log", ("get",), media_type="text/plain",
                                                  params=("container", "tailLines")),
-                                     Subresource("eviction", ("create",), "Eviction", "policy/v1"))),
+                                     Subresource("eviction", ("create",), "Eviction", "policy/v1", Eviction))),
         KindInfo("Service", "services", "v1", True, ("svc",), Service, categories=("all",)),
         KindInfo("Endpoints", "endpoints", "v1", True, ("ep",), Endpoints),
         KindInfo("Event", "events", "v1", True, ("ev",), Event),
@@ -157,10 +158,11 @@ class VirtualResource:
 VIRTUAL_RESOURCES: tuple[VirtualResource, ...] = (
     # haplane.api.access: `kubectl auth can-i [--list]`, `kubectl auth whoami`
     VirtualResource("SelfSubjectAccessReview", "selfsubjectaccessreviews", "authorization.k8s.io/v1", False,
-                    ("create",)),
+                    ("create",), SelfSubjectAccessReview),
     VirtualResource("SelfSubjectRulesReview", "selfsubjectrulesreviews", "authorization.k8s.io/v1", False,
-                    ("create",)),
-    VirtualResource("SelfSubjectReview", "selfsubjectreviews", "authentication.k8s.io/v1", False, ("create",)),
+                    ("create",), SelfSubjectRulesReview),
+    VirtualResource("SelfSubjectReview", "selfsubjectreviews", "authentication.k8s.io/v1", False, ("create",),
+                    SelfSubjectReview),
 )
 
 _BY_NAME: dict[str, KindInfo] = {

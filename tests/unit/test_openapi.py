@@ -27,7 +27,7 @@ from haplane.api.openapi import (
 )
 from haplane.errors import Invalid, NotFound, Unavailable
 from haplane.model.base import KubeModel
-from haplane.model.registry import KINDS, KindInfo, validate
+from haplane.model.registry import KINDS, VIRTUAL_RESOURCES, KindInfo, validate
 from tests.unit.test_models import MANIFESTS, MINIMAL, mutated_manifests
 
 DOCS = {key: build_document(key) for key in document_keys()}
@@ -122,6 +122,10 @@ def _expected_operations() -> set[tuple[str, str]]:
     ops |= {(scale, "get"), (scale, "put"), ("/cluster/status", "get"), ("/healthz", "get"), ("/readyz", "get"),
             ("/version", "get"), ("/api/v1/namespaces/{namespace}/pods/{name}/log", "get")}
     ops |= {(path, "get") for path in ("/api", "/apis", "/api/v1", "/apis/apps/v1", "/apis/apps")}
+    ops.add(("/api/v1/namespaces/{namespace}/pods/{name}/eviction", "post"))
+    for res in VIRTUAL_RESOURCES:  # create-only reviews, and their groups' discovery documents
+        ops.add((f"/apis/{res.api_version}/{res.plural}", "post"))
+        ops |= {(f"/apis/{res.api_version}", "get"), (f"/apis/{res.group}", "get")}
     return ops
 
 
