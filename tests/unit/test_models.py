@@ -163,10 +163,19 @@ def test_server_metadata_passes_through_and_status_is_kept() -> None:
     status = {"phase": "Running", "hostIP": "127.0.1.1", "podIP": "127.0.1.1", "startTime": "t",
               "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "t"}],
               "containerStatuses": [{"name": "c", "ready": True, "restartCount": 2, "image": "busybox:local",
+                                     "imageID": "", "started": True,
                                      "containerID": "docker://abc", "state": {"running": {"startedAt": "t"}},
                                      "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}
     out, warnings = validate("Pod", {**MINIMAL["Pod"], "metadata": meta, "status": status})
     assert out["metadata"] == meta and out["status"] == status and warnings == []
+
+
+def test_container_status_always_has_image_and_image_id() -> None:
+    """Both are required (possibly empty) in Kubernetes: the official clients refuse a status without them."""
+    status = {"phase": "Pending", "containerStatuses": [{"name": "c", "ready": False, "restartCount": 0}]}
+    out, _ = validate("Pod", {**MINIMAL["Pod"], "status": status})
+    assert out["status"]["containerStatuses"][0] == {"name": "c", "ready": False, "restartCount": 0, "image": "",
+                                                     "imageID": ""}
 
 
 def test_cluster_scoped_kinds_drop_metadata_namespace() -> None:
