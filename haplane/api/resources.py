@@ -126,6 +126,10 @@ class ResourceAPI:
                     raise MethodNotAllowed(f"create {ref.info.plural} in a namespace")
                 return await self.create(request, ref, user_name)
         else:
+            if ref.sub == "eviction":  # create-only, as in Kubernetes
+                if method == "POST":
+                    return await self.evict(request, ref, user_name)
+                raise MethodNotAllowed(f"{method} is not supported on pods/eviction (POST an Eviction)")
             if method == "GET" and ref.sub == "log":
                 return await pod_logs(request, self.store, ref, self.agent_tls)
             if method in ("GET", "POST") and ref.sub in STREAM_SUBRESOURCES:
@@ -138,8 +142,6 @@ class ResourceAPI:
                 return await self.patch(request, ref, user_name)
             if method == "DELETE" and ref.sub == "":
                 return await self.delete(request, ref, user_name)
-            if method == "POST" and ref.sub == "eviction":
-                return await self.evict(request, ref, user_name)
         raise MethodNotAllowed(f"{method} is not supported on this path")
 
     # ----------------------------------------------------------------- read

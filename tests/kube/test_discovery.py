@@ -17,7 +17,7 @@ import kubernetes_asyncio
 import pytest
 
 from haplane.api.discovery import KUBERNETES_VERSION
-from haplane.model.registry import KINDS
+from haplane.model.registry import KINDS, VIRTUAL_RESOURCES
 from tests.kube.conftest import KubeCluster
 
 GIT_VERSION = f"v{KUBERNETES_VERSION}+haplane"
@@ -51,7 +51,10 @@ def _requests(stderr: str) -> list[tuple[str, str, str]]:
             ["configmaps", "cm", "v1", "true", "ConfigMap", "create,delete,get,list,patch,update,watch"]],
             id="api-resources-wide"),
         pytest.param(("api-resources", "--namespaced=false"), [
-            ["namespaces", "ns", "v1", "false", "Namespace"], ["nodes", "no", "v1", "false", "Node"]],
+            ["namespaces", "ns", "v1", "false", "Namespace"], ["nodes", "no", "v1", "false", "Node"],
+            ["selfsubjectreviews", "authentication.k8s.io/v1", "false", "SelfSubjectReview"],
+            ["selfsubjectaccessreviews", "authorization.k8s.io/v1", "false", "SelfSubjectAccessReview"],
+            ["selfsubjectrulesreviews", "authorization.k8s.io/v1", "false", "SelfSubjectRulesReview"]],
             id="api-resources-cluster-scoped"),
         pytest.param(("api-resources", "--api-group=apps"), [
             ["deployments", "deploy", "apps/v1", "true", "Deployment"]], id="api-resources-apps"),
@@ -73,11 +76,13 @@ def test_api_resources(kube: KubeCluster, args: tuple[str, ...], expected_rows: 
 
 def test_api_resources_names(kube: KubeCluster) -> None:
     names = kube.kubectl("api-resources", "-o", "name").stdout.split()
-    assert sorted(names) == sorted(f"{i.plural}.{i.group}" if i.group else i.plural for i in KINDS.values())
+    assert sorted(names) == sorted(f"{i.plural}.{i.group}" if i.group else i.plural
+                                   for i in [*KINDS.values(), *VIRTUAL_RESOURCES])
 
 
 def test_api_versions(kube: KubeCluster) -> None:
-    assert kube.kubectl("api-versions").stdout.split() == ["apps/v1", "v1"]
+    assert kube.kubectl("api-versions").stdout.split() == ["apps/v1", "authentication.k8s.io/v1",
+                                                           "authorization.k8s.io/v1", "v1"]
 
 
 @pytest.mark.parametrize(
@@ -363,7 +368,8 @@ def _client(kube: KubeCluster) -> kubernetes.client.ApiClient:
         pytest.param(lambda c: kubernetes.client.CoreApi(c).get_api_versions(),
                      lambda r: r.versions == ["v1"] and r.server_address_by_client_cidrs, id="CoreApi.get_api_versions"),
         pytest.param(lambda c: kubernetes.client.ApisApi(c).get_api_versions(),
-                     lambda r: [g.name for g in r.groups] == ["apps"] and r.groups[0].preferred_version.version == "v1",
+                     lambda r: [g.name for g in r.groups] == ["apps", "authorization.k8s.io", "authentication.k8s.io"]
+                     and all(g.preferred_version.version == "v1" for g in r.groups),
                      id="ApisApi.get_api_versions"),
         pytest.param(lambda c: kubernetes.client.CoreV1Api(c).get_api_resources(),
                      lambda r: {"pods", "pods/log", "nodes"} <= {x.name for x in r.resources}
