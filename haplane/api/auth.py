@@ -35,6 +35,7 @@ READ_VERBS = frozenset({"get", "list", "watch"})
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 # HTTP method → verb for a request on one object (GET on a collection is list or watch; DELETE on
 # one is delete, on a collection deletecollection).
+CONNECT_SUBRESOURCES = frozenset({("Pod", "exec"), ("Pod", "attach"), ("Pod", "portforward")})
 METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
                 "DELETE": "delete"}
 
@@ -159,7 +160,9 @@ def authorize(user: User, method: str, kind: str | None, sub: str = "", *, names
     if kind is None:  # non-resource requests use the HTTP method, lowercased, as their verb
         check(user, Attributes(verb=verb or method.lower(), path=path or "/"))
         return
-    v = verb or request_verb(method, named=name is not None)
+    # A stream into a pod is Kubernetes' ``create`` on its subresource, whatever the HTTP method of
+    # the upgrade (kubectl's WebSocket upgrade is a GET).
+    v = "create" if (kind, sub) in CONNECT_SUBRESOURCES else verb or request_verb(method, named=name is not None)
     from haplane.model.registry import KINDS
 
     info = KINDS.get(kind)

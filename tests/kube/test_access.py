@@ -298,6 +298,9 @@ CAN_I = [
     ("viewer", ("deletecollection", "pods"), False),
     ("viewer", ("get", "/cluster/snapshot"), False),
     ("viewer", ("*", "*"), False),
+    ("viewer", ("create", "pods", "--subresource=exec"), False),
+    ("admin", ("create", "pods", "--subresource=exec"), True),
+    ("node", ("create", "pods", "--subresource=portforward"), False),
 ]
 
 

@@ -101,6 +101,24 @@ def test_request_verb(method: str, named: bool, watch: bool, verb: str) -> None:
     assert request_verb(method, named=named, watch=watch) == verb
 
 
+@pytest.mark.parametrize(("role", "method", "verb", "sub", "allowed"), [
+    pytest.param("admin", "GET", "get", "exec", True, id="admin-exec-websocket"),
+    pytest.param("viewer", "GET", "get", "exec", False, id="viewer-exec-websocket"),
+    pytest.param("viewer", "POST", None, "exec", False, id="viewer-exec-post"),
+    pytest.param("viewer", "GET", "get", "portforward", False, id="viewer-portforward"),
+    pytest.param("node", "GET", "get", "attach", False, id="node-attach"),
+    pytest.param("viewer", "GET", "get", "log", True, id="viewer-log"),
+])
+def test_streams_into_pods_are_create_whatever_the_method(role: str, method: str, verb: str | None, sub: str,
+                                                          allowed: bool) -> None:
+    user = User("u", role)
+    if allowed:
+        authorize(user, method, "Pod", sub, namespace="default", name="p", verb=verb)
+    else:
+        with pytest.raises(Forbidden, match=f'cannot create resource "pods/{sub}"'):
+            authorize(user, method, "Pod", sub, namespace="default", name="p", verb=verb)
+
+
 def test_authorize_by_kind_names_plural_and_group() -> None:
     with pytest.raises(Forbidden) as exc:
         authorize(VIEWER, "PUT", "Deployment", "scale", namespace="shop", name="web")
