@@ -306,12 +306,15 @@ def single_running_pod(snapshots: Iterable[tuple[float, Iterable[tuple[str, str]
 
 
 def desired_counts_reached(deployments: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],
-                           running: Iterable[tuple[str, str]] | None = None) -> Verdict:
-    """Each Deployment has exactly ``spec.replicas`` Running, Ready, undeleted pods it owns, all
-    stamped from its current template (a rollout is complete). With ``running`` (``(node,
-    "namespace/name")`` from the runtimes), each of those pods must also really run on the node
-    it is bound to: an API status written before a node died proves nothing."""
+                           running: Iterable[tuple[str, str]] | None = None, *,
+                           replicasets: Iterable[Mapping[str, Any]] = ()) -> Verdict:
+    """Each Deployment has exactly ``spec.replicas`` Running, Ready, undeleted pods it owns
+    (through one of its ReplicaSets: pod -> ReplicaSet -> Deployment, by controller
+    ownerReferences), all stamped from its current template (a rollout is complete). With
+    ``running`` (``(node, "namespace/name")`` from the runtimes), each of those pods must also
+    really run on the node it is bound to: an API status written before a node died proves nothing."""
     pods = list(pods)
+    replicasets = list(replicasets)
     where = None if running is None else set(running)
     details: list[str] = []
     n = 0
@@ -320,9 +323,8 @@ def desired_counts_reached(deployments: Iterable[Mapping[str, Any]], pods: Itera
         meta = d.get("metadata") or {}
         want = int((d.get("spec") or {}).get("replicas", 1))
         current = template_hash((d.get("spec") or {}).get("template") or {})
-        # Pods are owned directly (no ReplicaSets): a controller ownerReference to the Deployment.
-        owned = [p for p in pods if any(o.get("controller") and o.get("uid") == meta.get("uid")
-                                        for o in (p.get("metadata") or {}).get("ownerReferences") or [])]
+        sets = {(rs.get("metadata") or {}).get("uid") for rs in replicasets if _controller(rs) == meta.get("uid")}
+        owned = [p for p in pods if _controller(p) in sets]
         ready = [p for p in owned if _is_ready(p)]
         name = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
         if len(ready) != want:
@@ -341,6 +343,11 @@ def desired_counts_reached(deployments: Iterable[Mapping[str, Any]], pods: Itera
         return Verdict("desired-counts", False, f"{len(details)} deployment(s) off their count", details)
     return Verdict("desired-counts", True, f"{n} deployment(s) at their desired count"
                    + ("" if where is None else ", every pod running on its node"))
+
+
+def _controller(obj: Mapping[str, Any]) -> str | None:
+    return next((o.get("uid") for o in (obj.get("metadata") or {}).get("ownerReferences") or []
+                 if o.get("controller")), None)
 
 
 def _is_ready(pod: Mapping[str, Any]) -> bool:

@@ -41,6 +41,7 @@ class PodSample:
     running: Running
     deployments: list[dict] | None = None
     pods: list[dict] | None = None
+    replicasets: list[dict] | None = None
     nodes: dict[str, bool] | None = None  # node name -> Ready, per the API
     met: bool | None = None
     foreign: list[str] = field(default_factory=list)
@@ -79,12 +80,12 @@ def node_ready(node: dict) -> bool:
 
 
 def judge(t: float, running: Running, deployments: list[dict] | None, pods: list[dict] | None,
-          nodes: list[dict] | None = None) -> PodSample:
+          nodes: list[dict] | None = None, replicasets: list[dict] | None = None) -> PodSample:
     """A sample with its verdicts filled in (pure)."""
     ready = None if nodes is None else {n["metadata"]["name"]: node_ready(n) for n in nodes}
-    s = PodSample(t, running, deployments, pods, ready)
+    s = PodSample(t, running, deployments, pods, replicasets, ready)
     if deployments is not None and pods is not None:
-        s.met = desired_counts_reached(deployments, pods, running).ok is True
+        s.met = desired_counts_reached(deployments, pods, running, replicasets=replicasets or ()).ok is True
         s.foreign = no_pods_on_foreign_nodes(running, pods).details
     return s
 
@@ -107,16 +108,17 @@ class PodMonitor:
         except Exception as exc:  # noqa: BLE001 - a missed sample, not a verdict
             self.errors.failed(where, exc)
             return None
-        deployments = pods = nodes = None
+        deployments = pods = nodes = replicasets = None
         t_api = self.clock()
         try:
             deployments = (await self.client.list("Deployment", None)).get("items") or []
+            replicasets = (await self.client.list("ReplicaSet", None)).get("items") or []
             pods = (await self.client.list("Pod", None)).get("items") or []
             nodes = (await self.client.list("Node", None)).get("items") or []
             self.errors.ok("listing deployments and pods")
         except Exception as exc:  # noqa: BLE001 - no quorum right now: a sample without the API view
             self.errors.failed("listing deployments and pods", exc, level=logging.INFO)
-        s = judge(t, running, deployments, pods, nodes)
+        s = judge(t, running, deployments, pods, nodes, replicasets)
         s.api_s = round(self.clock() - t_api, 3)
         self.samples.append(s)
         async with self._new:

@@ -240,7 +240,8 @@ class _Workers:
         if final is None or final.deployments is None or final.pods is None:
             out.append(Verdict("desired-counts", False, "no sample with the API's view after the run"))
         else:
-            v = invariants.desired_counts_reached(final.deployments, final.pods, final.running)
+            v = invariants.desired_counts_reached(final.deployments, final.pods, final.running,
+                                                  replicasets=final.replicasets or ())
             if self.settled is None:
                 v.ok = False
                 v.summary = f"not settled within {self.sc.pod_recovery:g}s after the workload stopped: {v.summary}"

@@ -2,8 +2,7 @@
 
 What is watched: the ConfigMaps of namespace ``default`` labelled as this run's registers or
 created objects (``chaos.haplane/run in (<run>, <run>-objects)``) — every change the register and
-create workloads make, and nothing else (the Deployments' history ConfigMaps of worker
-scenarios are not selected). All watchers start from one revision: a linearizable list taken
+create workloads make, and nothing else. All watchers start from one revision: a linearizable list taken
 after the registers exist and before any workload runs, so each change of the run lies after it.
 
 Watchers:

@@ -13,9 +13,13 @@ from haplane import errors
 from haplane.cli import UsageError, _lookup, _now, _out, dump, make_client, subcommand
 from haplane.client import Client
 from haplane.control.reconcile.deployment import (
-    history_from_data,
+    CHANGE_CAUSE_ANNOTATION,
+    RESTARTED_AT_ANNOTATION,
+    history,
     resolve_rollout_bounds,
-    rollback_template,
+    revision_of,
+    rollback_patch,
+    rollback_target,
 )
 from haplane.output import human_duration, render
 
@@ -54,27 +58,27 @@ async def update_with_retry(c: Client, kind: str, name: str, ns: str | None, cha
 
 # ------------------------------------------------------------------- scale
 def _configure_scale(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", help="deployment/NAME")
+    p.add_argument("target", help="deployment/NAME or replicaset/NAME")
     p.add_argument("--replicas", type=int, required=True)
     _ns_option(p)
 
 
-@subcommand("scale", "Set the number of replicas of a Deployment", _configure_scale)
+@subcommand("scale", "Set the number of replicas of a Deployment or a ReplicaSet", _configure_scale)
 async def cmd_scale(args: argparse.Namespace) -> int:
     kind, name = _target(args.target)
-    if kind != "Deployment":
-        raise UsageError("only deployments can be scaled")
+    if kind not in ("Deployment", "ReplicaSet"):
+        raise UsageError("only deployments and replicasets can be scaled")
     if args.replicas < 0:
         raise UsageError("--replicas must not be negative")
     async with make_client(args) as c:
         await c.scale(kind, name, args.replicas, _ns(args))
-    _out(f"deployment.apps/{name} scaled")
+    _out(f"{kind.lower()}.apps/{name} scaled")
     return 0
 
 
 # ----------------------------------------------------------------- rollout
 def _configure_rollout(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["status", "history", "undo"])
+    p.add_argument("action", choices=["status", "history", "undo", "restart", "pause", "resume"])
     p.add_argument("target", help="deployment/NAME")
     p.add_argument("--to-revision", type=int, default=None, help="undo: the revision to go back to")
     p.add_argument("--timeout", type=float, default=300.0, help="status: seconds to wait (default 300)")
@@ -90,6 +94,8 @@ def rollout_progress(dep: dict) -> tuple[bool, str]:
     want = spec.get("replicas", 1)
     if status.get("observedGeneration", 0) < dep["metadata"].get("generation", 1):
         return False, f'Waiting for deployment "{name}" spec update to be observed...'
+    if progress_deadline_exceeded(dep):
+        return False, f'error: deployment "{name}" exceeded its progress deadline'
     updated = status.get("updatedReplicas", 0)
     total = status.get("replicas", 0)
     available = status.get("availableReplicas", 0)
@@ -103,6 +109,16 @@ def rollout_progress(dep: dict) -> tuple[bool, str]:
         return False, f'Waiting for deployment "{name}" rollout to finish: {available} of {updated} updated ' \
                       f"replicas are available..."
     return True, f'deployment "{name}" successfully rolled out'
+
+
+def status_observed(dep: dict) -> bool:
+    return (dep.get("status") or {}).get("observedGeneration", 0) >= dep["metadata"].get("generation", 1)
+
+
+def progress_deadline_exceeded(dep: dict) -> bool:
+    """The Progressing condition says ProgressDeadlineExceeded (kubectl's rollout status fails). Pure."""
+    return any(c.get("type") == "Progressing" and c.get("reason") == "ProgressDeadlineExceeded"
+               for c in (dep.get("status") or {}).get("conditions") or ())
 
 
 def progress_bar(dep: dict, width: int = 20) -> str:
@@ -124,33 +140,62 @@ async def cmd_rollout(args: argparse.Namespace) -> int:
             return await _history(c, name, ns)
         if args.action == "undo":
             return await _undo(c, name, ns, args.to_revision)
+        if args.action in ("restart", "pause", "resume"):
+            return await _patch_rollout(c, name, ns, args.action)
         return await _status(c, name, ns, args.timeout, args.watch)
 
 
-async def _history_of(c: Client, name: str, ns: str) -> list[dict]:
-    try:
-        cm = await c.get("ConfigMap", f"{name}-history", ns)
-    except errors.NotFound:
-        return []
-    return history_from_data(cm.get("data"))
+async def _history_of(c: Client, dep: dict) -> list[dict]:
+    """The Deployment's ReplicaSets by revision (what kubectl reads for history and undo)."""
+    selector = ",".join(f"{k}={v}" for k, v in sorted(((dep["spec"].get("selector") or {}).get("matchLabels")
+                                                         or {}).items()))
+    items = (await c.list("ReplicaSet", dep["metadata"]["namespace"], label_selector=selector))["items"]
+    return history(items, dep)
 
 
 async def _history(c: Client, name: str, ns: str) -> int:
-    await c.get("Deployment", name, ns)  # NotFound if there is no such deployment
-    entries = await _history_of(c, name, ns)
+    dep = await c.get("Deployment", name, ns)  # NotFound if there is no such deployment
     _out(f"deployment.apps/{name}")
-    rows = [[str(e["revision"]), e.get("changeCause") or "<none>", e.get("templateHash", "")] for e in entries]
-    _out(render(["REVISION", "CHANGE-CAUSE", "TEMPLATE"], rows))
+    rows = [[str(revision_of(rs)), (rs["metadata"].get("annotations") or {}).get(CHANGE_CAUSE_ANNOTATION) or "<none>"]
+            for rs in await _history_of(c, dep) if revision_of(rs)]
+    _out(render(["REVISION", "CHANGE-CAUSE"], rows))
     return 0
 
 
 async def _undo(c: Client, name: str, ns: str, to_revision: int | None) -> int:
-    template = rollback_template(await _history_of(c, name, ns), to_revision)
+    """As kubectl does it, client-side: find the ReplicaSet of the revision, then JSON-patch the
+    Deployment with its template and annotations (guarded by the read resourceVersion)."""
+    for _ in range(CONFLICT_RETRIES):
+        dep = await c.get("Deployment", name, ns)
+        if (dep.get("spec") or {}).get("paused"):
+            raise UsageError(f'you cannot rollback a paused deployment; resume it first with '
+                             f'"haplane rollout resume deployment/{name}" and try again')
+        try:
+            rs = rollback_target(await _history_of(c, dep), to_revision or 0)
+        except LookupError as exc:
+            raise errors.NotFound(str(exc)) from None
+        # The read resourceVersion in the patch makes it a compare-and-swap (409 if it moved).
+        patch = [*rollback_patch(dep, rs), {"op": "replace", "path": "/metadata/resourceVersion",
+                                            "value": dep["metadata"]["resourceVersion"]}]
+        try:
+            await c.patch("Deployment", name, patch, ns)
+        except errors.Conflict:
+            continue
+        _out(f"deployment.apps/{name} rolled back")
+        return 0
+    raise errors.Conflict(f'deployment "{name}" kept changing; gave up after {CONFLICT_RETRIES} attempts')
 
-    def change(dep: dict) -> dict:
-        return dict(dep, spec=dict(dep["spec"], template=template))
-    await update_with_retry(c, "Deployment", name, ns, change)
-    _out(f"deployment.apps/{name} rolled back")
+
+async def _patch_rollout(c: Client, name: str, ns: str, action: str) -> int:
+    """What kubectl's restart / pause / resume patch: the restartedAt template annotation, or spec.paused."""
+    if action == "restart":
+        stamp = _now().strftime("%Y-%m-%dT%H:%M:%SZ")
+        patch: dict = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: stamp}}}}}
+        done = "restarted"
+    else:
+        patch, done = {"spec": {"paused": action == "pause"}}, f"{action}d"
+    await c.patch("Deployment", name, patch, ns)
+    _out(f"deployment.apps/{name} {done}")
     return 0
 
 
@@ -160,12 +205,14 @@ async def _status(c: Client, name: str, ns: str, timeout: float, watch: bool) ->
     while True:
         dep = await c.get("Deployment", name, ns)
         done, message = rollout_progress(dep)
-        line = f"{message} {progress_bar(dep)}" if not done else message
+        line = f"{message} {progress_bar(dep)}" if not done and not message.startswith("error:") else message
         if line != last:
             _out(line)
             last = line
         if done:
             return 0
+        if progress_deadline_exceeded(dep) and status_observed(dep):
+            return 1
         if not watch:
             return 1
         if time.monotonic() > deadline:
@@ -224,17 +271,12 @@ async def cmd_drain(args: argparse.Namespace) -> int:
         unmanaged = [p for p in pods if not _owner(p)]
         if unmanaged and not args.force:
             names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in unmanaged)
-            raise UsageError(f"cannot delete pods not managed by a Deployment (use --force): {names}")
+            raise UsageError(f"cannot delete pods not managed by a ReplicaSet (use --force): {names}")
         for pod in pods:
             meta = pod["metadata"]
             owner = _owner(pod)
             while True:
-                dep = None
-                if owner is not None:
-                    try:
-                        dep = await c.get("Deployment", owner, meta["namespace"])
-                    except errors.NotFound:
-                        dep = None
+                dep = await _deployment_of(c, owner, meta["namespace"])
                 if may_evict(dep):
                     break
                 if time.monotonic() > deadline:
@@ -252,10 +294,23 @@ async def cmd_drain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _owner(pod: dict) -> str | None:
-    for ref in pod["metadata"].get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == "Deployment":
-            return ref.get("name")
+def _owner(obj: dict) -> tuple[str, str] | None:
+    """The (kind, name) of the object's controller, when it is a ReplicaSet or a Deployment."""
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") in ("ReplicaSet", "Deployment"):
+            return ref["kind"], ref.get("name", "")
+    return None
+
+
+async def _deployment_of(c: Client, owner: tuple[str, str] | None, ns: str) -> dict | None:
+    """The Deployment behind a pod's controller (its ReplicaSet's controller), if any."""
+    try:
+        if owner is not None and owner[0] == "ReplicaSet":
+            owner = _owner(await c.get("ReplicaSet", owner[1], ns))
+        if owner is not None and owner[0] == "Deployment":
+            return await c.get("Deployment", owner[1], ns)
+    except errors.NotFound:
+        pass
     return None
 
 

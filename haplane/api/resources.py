@@ -81,7 +81,7 @@ def parse_path(prefix: str, tail: str) -> Ref:
 
 def _ref(info: KindInfo, ns: str | None, name: str | None, sub: str) -> Ref:
     if sub not in SUBRESOURCES or (sub == "status" and not info.has_status) or \
-            (sub == "scale" and info.kind != "Deployment") or \
+            (sub == "scale" and not info.has_scale) or \
             (sub in ("log", "eviction", *STREAM_SUBRESOURCES) and info.kind != "Pod"):
         raise NotFound(f"{info.plural} have no subresource {sub!r}")
     return Ref(info, ns, name, sub)
@@ -138,7 +138,7 @@ class ResourceAPI:
                 return await self.get(request, ref)
             if method == "PUT" and ref.sub != "log":
                 return await self.replace(request, ref, user_name)
-            if method == "PATCH" and ref.sub == "":
+            if method == "PATCH" and ref.sub in ("", "scale"):
                 return await self.patch(request, ref, user_name)
             if method == "DELETE" and ref.sub == "":
                 return await self.delete(request, ref, user_name)
@@ -274,15 +274,18 @@ class ResourceAPI:
         patch = await read_json(request, allowed=PATCH_TYPES)
         merge = request.content_type == "application/merge-patch+json"
         rid = _rid(request, user)
-        return await self._read_modify_write(
-            ref, rid, lambda cur: merge_patch(cur, patch) if merge else json_patch(cur, patch), fields)
+
+        def apply(cur: dict) -> Any:
+            return merge_patch(cur, patch) if merge else json_patch(cur, patch)
+        if ref.sub == "scale":
+            # kubectl scale PATCHes the Scale: patch the Scale view, write its replicas back.
+            obj, _ = await self._modify(ref, rid, lambda cur: _with_replicas(cur, replicas_from_scale(
+                apply(scale_of(cur)))), fields)
+            return respond(scale_of(obj))
+        return await self._read_modify_write(ref, rid, apply, fields)
 
     async def _scale(self, request: web.Request, ref: Ref, user: str, replicas: int) -> web.Response:
-        def set_replicas(cur: dict) -> dict:
-            new = dict(cur)
-            new["spec"] = dict(cur.get("spec") or {}, replicas=replicas)
-            return new
-        resp_obj = await self._modify(ref, _rid(request, user), set_replicas)
+        resp_obj = await self._modify(ref, _rid(request, user), lambda cur: _with_replicas(cur, replicas))
         return respond(scale_of(resp_obj[0]))
 
     async def _read_modify_write(self, ref: Ref, rid: str, change: Any, fields: str = "Warn") -> web.Response:
@@ -415,6 +418,10 @@ def _check_preconditions(ref: Ref, obj: dict, uid: str | None, rv: str | None) -
 
 
 # ------------------------------------------------------------------ helpers
+def _with_replicas(obj: dict, replicas: int) -> dict:
+    return dict(obj, spec=dict(obj.get("spec") or {}, replicas=replicas))
+
+
 def _event(etype: str, obj: dict) -> bytes:
     return orjson.dumps({"type": etype, "object": obj}, option=orjson.OPT_APPEND_NEWLINE)
 

@@ -33,8 +33,8 @@ from haplane.store.fsm import Change
 
 log = logging.getLogger(__name__)
 
-OWNER_KINDS = ("Deployment", "Pod", "Node", "Service", "ConfigMap", "Namespace")
-DEPENDENT_KINDS = ("Pod", "ConfigMap", "Endpoints", "Service")
+OWNER_KINDS = ("Deployment", "ReplicaSet", "Pod", "Node", "Service", "ConfigMap", "Namespace")
+DEPENDENT_KINDS = ("ReplicaSet", "Pod", "ConfigMap", "Endpoints", "Service")
 _FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 

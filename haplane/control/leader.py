@@ -18,7 +18,7 @@ from typing import Any
 
 from haplane.api.app import Replica
 from haplane.clock import Clock, SystemClock
-from haplane.errors import Conflict, HaplaneError
+from haplane.errors import Conflict, HaplaneError, OutcomeUnknown
 from haplane.store import commands
 from haplane.store.store import Store
 
@@ -36,11 +36,35 @@ class ControlContext:
     holder: str
     clock: Clock
     shared: dict[str, Any] = field(default_factory=dict)
+    unknown_outcomes: int = 0  # writes of this leadership that ended in OutcomeUnknown
+    settled_through: int = 0   # ... of which a barrier has settled the first this many
 
     async def write(self, op: dict, **kwargs: Any) -> Any:
-        """A fenced write: carries this leadership's epoch."""
+        """A fenced write: carries this leadership's epoch. One whose outcome is unknown (it may
+        still apply) is counted, for :meth:`settle`."""
         op["epoch"] = self.epoch
-        return await self.store.write(op, **kwargs)
+        try:
+            return await self.store.write(op, **kwargs)
+        except OutcomeUnknown:
+            self.unknown_outcomes += 1
+            raise
+
+    async def settle(self) -> None:
+        """The controllers' expectations: before a step decides anything, every earlier write of
+        this leadership whose outcome was unknown has either applied here or never will.
+
+        A write that timed out may still sit in the Raft log and apply later; a step that read
+        the state before it applied would act twice (create a second pod in place of one that
+        is about to appear). A barrier proposed after such a write commits after it (one
+        leader's entries commit in order, and the proposer never re-sends an op after its
+        caller has been told the outcome is unknown), so once the barrier has applied, the
+        state shows the write's effect or the write is lost for good. Raises like a read when
+        there is no quorum (the step then fails and the loop retries it).
+        """
+        pending = self.unknown_outcomes
+        if pending > self.settled_through:
+            await self.store.sync()
+            self.settled_through = max(self.settled_through, pending)
 
     def timestamp(self) -> str:
         return datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,8 +1,10 @@
 """The thin, level-triggered loop every controller uses.
 
 A controller is a ``step(ctx)`` coroutine that reads the leader's local state, decides with a
-pure function, and writes (awaiting its writes, so its next step already sees them — no
-"expectations" bookkeeping is needed while one step runs at a time). The loop runs a step
+pure function, and writes. It awaits its writes, and the leader applies its own writes before
+they are acknowledged, so its next step already sees them; a write whose outcome was unknown
+is settled by :meth:`ControlContext.settle` before the next step (the "expectations": no step
+acts on a view that may still lack one of this leadership's writes). The loop runs a step
 whenever something of the watched kinds changed, and at least every ``resync`` seconds.
 """
 
@@ -50,6 +52,7 @@ async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step,
             wake.clear()
             wait = resync
             try:
+                await ctx.settle()
                 again = await step(ctx)
                 if again is not None:
                     wait = max(settle, min(resync, again))

@@ -11,6 +11,7 @@ from haplane.control.endpoints import endpoints_loop
 from haplane.control.gc import gc_loop
 from haplane.control.leader import ControlContext, Loop
 from haplane.control.nodes import node_lifecycle_loop
+from haplane.control.replicasets import replicaset_loop
 from haplane.control.scheduling import scheduler_loop
 
 
@@ -34,6 +35,7 @@ def control_loops(replica: Replica) -> dict[str, Loop]:
             eviction_delay=_seconds("HAPLANE_EVICTION_DELAY", 2.0))),
         "scheduler": scheduler_loop,
         "deployments": deployment_loop,
+        "replicasets": replicaset_loop,
         "endpoints": endpoints_loop,
         "garbage-collector": functools.partial(gc_loop, event_ttl=_seconds("HAPLANE_EVENT_TTL", 3600.0)),
     }

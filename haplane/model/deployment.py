@@ -2,9 +2,10 @@
 
 Defaults filled on validation: ``replicas`` 1, ``strategy.type`` RollingUpdate with
 ``rollingUpdate`` ``{maxSurge: "25%", maxUnavailable: "25%"}`` (each defaulted separately),
-``revisionHistoryLimit`` 10, ``minReadySeconds`` 0, ``paused`` false, plus the PodSpec
-defaults of the template. The selector must be non-empty and match the template labels,
-and the template's ``restartPolicy`` must be Always.
+``revisionHistoryLimit`` 10, ``minReadySeconds`` 0, ``paused`` false, ``progressDeadlineSeconds``
+600 (which must exceed ``minReadySeconds``), plus the PodSpec defaults of the template. The
+selector must be non-empty and match the template labels, and the template's ``restartPolicy``
+must be Always (:func:`check_pod_template`, shared with ReplicaSet).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from haplane.model.pod import PodSpec
 
 __all__ = [
     "RollingUpdateDeployment", "DeploymentStrategy", "PodTemplateSpec", "DeploymentSpec", "DeploymentStatus",
-    "Deployment", "ScaleSpec", "ScaleStatus", "Scale",
+    "Deployment", "ScaleSpec", "ScaleStatus", "Scale", "check_pod_template",
 ]
 
 
@@ -55,6 +56,21 @@ class PodTemplateSpec(KubeModel):
     spec: PodSpec
 
 
+def check_pod_template(selector_spec: LabelSelectorSpec, template: PodTemplateSpec, kind: str) -> None:
+    """What Kubernetes asks of a controller's selector and template: a non-empty selector that
+    matches the template's labels, and ``restartPolicy: Always``. Raises FieldError."""
+    selector = selector_spec.to_selector()
+    if selector.empty:
+        raise FieldError("selector", f"empty selector is invalid for {kind}")
+    if not selector.matches(template.metadata.labels):
+        raise FieldError("template.metadata.labels", "Invalid value: `selector` does not match template "
+                         "`labels`")
+    if template.spec.restart_policy != "Always":
+        raise FieldError("template.spec.restartPolicy", f"Unsupported value: "
+                         f"{template.spec.restart_policy!r}: supported values: 'Always'",
+                         "FieldValueNotSupported")
+
+
 class DeploymentSpec(KubeModel):
     replicas: Int32 = 1
     selector: LabelSelectorSpec
@@ -62,20 +78,14 @@ class DeploymentSpec(KubeModel):
     strategy: DeploymentStrategy = Field(default_factory=DeploymentStrategy)
     revision_history_limit: Int32 = 10
     min_ready_seconds: Int32 = 0
+    progress_deadline_seconds: Int32 = 600
     paused: bool = False
 
     @model_validator(mode="after")
     def _selector_matches_template(self) -> Self:
-        selector = self.selector.to_selector()
-        if selector.empty:
-            raise FieldError("selector", "empty selector is invalid for deployment")
-        if not selector.matches(self.template.metadata.labels):
-            raise FieldError("template.metadata.labels", "Invalid value: `selector` does not match template "
-                             "`labels`")
-        if self.template.spec.restart_policy != "Always":
-            raise FieldError("template.spec.restartPolicy", f"Unsupported value: "
-                             f"{self.template.spec.restart_policy!r}: supported values: 'Always'",
-                             "FieldValueNotSupported")
+        check_pod_template(self.selector, self.template, "deployment")
+        if self.progress_deadline_seconds <= self.min_ready_seconds:
+            raise FieldError("progressDeadlineSeconds", "Invalid value: must be greater than minReadySeconds")
         return self
 
 
@@ -87,6 +97,7 @@ class DeploymentStatus(KubeModel):
     available_replicas: Int32 | None = None
     unavailable_replicas: Int32 | None = None
     conditions: list[Condition] | None = None
+    collision_count: Int32 | None = None
 
 
 class Deployment(KubeObject):
@@ -106,7 +117,7 @@ class ScaleStatus(KubeModel):
 
 
 class Scale(KubeObject):
-    """``/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale``: its name comes from the path."""
+    """``.../deployments/{name}/scale`` and ``.../replicasets/{name}/scale``: its name comes from the path."""
 
     name_rule = None
 

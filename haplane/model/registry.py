@@ -21,6 +21,7 @@ from haplane.model.event import Event
 from haplane.model.namespace import Namespace
 from haplane.model.node import Node
 from haplane.model.pod import Pod
+from haplane.model.replicaset import ReplicaSet
 from haplane.model.service import Endpoints, Service
 
 __all__ = ["KindInfo", "Subresource", "VirtualResource", "KINDS", "VIRTUAL_RESOURCES", "STORED_VERBS",
@@ -49,6 +50,8 @@ class Subresource:
 
 # ``status`` is added to every kind with a status field (KindInfo.subresources); these are its verbs.
 STATUS_VERBS = ("get", "update")
+# ``deployments/scale`` and ``replicasets/scale``: kubectl scale PATCHes it.
+SCALE = Subresource("scale", ("get", "patch", "update"), "Scale", "autoscaling/v1", Scale)
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,10 @@ class KindInfo:
         """Has a ``/status`` sub-resource (the model has a ``status`` field)."""
         return "status" in self.model.model_fields
 
-
+    @property
+    def has_scale(self) -> bool:
+        """Has a ``/scale`` sub-resource (autoscaling/v1 Scale over ``spec.replicas``)."""
+        return any(sub.name == "scale" for sub in self.extra_subresources)
 KINDS: dict[str, KindInfo] = {
     info.kind: info
     for info in (
@@ -114,7 +120,9 @@ KINDS: dict[str, KindInfo] = {
         KindInfo("Endpoints", "endpoints", "v1", True, ("ep",), Endpoints),
         KindInfo("Event", "events", "v1", True, ("ev",), Event),
         KindInfo("Deployment", "deployments", "apps/v1", True, ("deploy",), Deployment, categories=("all",),
-                 extra_subresources=(Subresource("scale", ("get", "update"), "Scale", "autoscaling/v1", Scale),)),
+                 extra_subresources=(SCALE,)),
+        KindInfo("ReplicaSet", "replicasets", "apps/v1", True, ("rs",), ReplicaSet, categories=("all",),
+                 extra_subresources=(SCALE,)),
     )
 }
 
@@ -226,7 +234,7 @@ def validate(kind: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[str]
 
 
 def validate_scale(body: dict[str, Any]) -> dict[str, Any]:
-    """Validate a Scale (autoscaling/v1) body for ``deployments/{name}/scale``; raises like validate."""
+    """Validate a Scale (autoscaling/v1) body for ``{deployments,replicasets}/{name}/scale``; raises like validate."""
     if not isinstance(body, Mapping):
         raise BadRequest(f"a Scale must be a JSON object, not {short_json(body)}")
     return _validate_model(None, "Scale.autoscaling", Scale, body)[0]

@@ -161,23 +161,27 @@ def _pod(name: str, owner: str | None, phase: str = "Running", ready: bool = Tru
 
 WEB = {"metadata": {"name": "web", "namespace": "default", "uid": "U"}, "spec": {"replicas": 2, "template": TEMPLATE}}
 OLD = {"metadata": {"labels": {"app": "web", "v": "1"}}, "spec": TEMPLATE["spec"]}
+REPLICASETS = [{"metadata": {"name": "web-1", "uid": "RS", "ownerReferences": [{"uid": "U", "controller": True}]}},
+               {"metadata": {"name": "db-1", "uid": "RS-FOREIGN", "ownerReferences": [{"uid": "DB", "controller": True}]}}]
 
 
 @pytest.mark.parametrize(("pods", "running", "verdict"), [
-    pytest.param([_pod("a", "U"), _pod("b", "U"), _pod("c", "OTHER")], None, True, id="owned-count-only"),
-    pytest.param([_pod("a", "U"), _pod("b", "U", ready=False)], None, False, id="one-unready"),
-    pytest.param([_pod("a", "U"), _pod("b", "U", deleting=True)], None, False, id="one-deleting"),
-    pytest.param([_pod("a", "U"), _pod("b", "U"), _pod("c", "U")], None, False, id="one-too-many"),
-    pytest.param([_pod("a", "U"), _pod("b", "U", template=OLD)], None, False, id="rollout-incomplete"),
-    pytest.param([_pod("a", "U"), _pod("b", "U", node="n2")], [("n1", "default/a"), ("n2", "default/b")], True,
+    pytest.param([_pod("a", "RS"), _pod("b", "RS"), _pod("c", "OTHER")], None, True, id="owned-count-only"),
+    pytest.param([_pod("a", "RS"), _pod("b", "RS-FOREIGN")], None, False, id="through-another-deployments-rs"),
+    pytest.param([_pod("a", "U"), _pod("b", "U")], None, False, id="owned-by-the-deployment-not-its-rs"),
+    pytest.param([_pod("a", "RS"), _pod("b", "RS", ready=False)], None, False, id="one-unready"),
+    pytest.param([_pod("a", "RS"), _pod("b", "RS", deleting=True)], None, False, id="one-deleting"),
+    pytest.param([_pod("a", "RS"), _pod("b", "RS"), _pod("c", "RS")], None, False, id="one-too-many"),
+    pytest.param([_pod("a", "RS"), _pod("b", "RS", template=OLD)], None, False, id="rollout-incomplete"),
+    pytest.param([_pod("a", "RS"), _pod("b", "RS", node="n2")], [("n1", "default/a"), ("n2", "default/b")], True,
                  id="all-really-running"),
-    pytest.param([_pod("a", "U"), _pod("b", "U", node="n2")], [("n1", "default/a")], False,
+    pytest.param([_pod("a", "RS"), _pod("b", "RS", node="n2")], [("n1", "default/a")], False,
                  id="ready-in-api-but-its-node-died"),
-    pytest.param([_pod("a", "U"), _pod("b", "U", node="n2")], [("n1", "default/a"), ("n1", "default/b")], False,
+    pytest.param([_pod("a", "RS"), _pod("b", "RS", node="n2")], [("n1", "default/a"), ("n1", "default/b")], False,
                  id="running-on-another-node"),
 ])
 def test_desired_counts_reached(pods: list, running: list | None, verdict: bool) -> None:
-    assert desired_counts_reached([WEB], pods, running).ok is verdict
+    assert desired_counts_reached([WEB], pods, running, replicasets=REPLICASETS).ok is verdict
 
 
 def test_no_pods_on_foreign_nodes() -> None:

@@ -120,7 +120,7 @@ def _dep(replicas: int) -> dict:
 
 
 def _pod(name: str, node: str) -> dict:
-    return {"metadata": {"name": name, "namespace": "default", "ownerReferences": [{"uid": "U", "controller": True}],
+    return {"metadata": {"name": name, "namespace": "default", "ownerReferences": [{"uid": "RS", "controller": True}],
                          "labels": {HASH_LABEL: template_hash(_dep(1)["spec"]["template"])}},
             "spec": {"nodeName": node}, "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
 
@@ -133,7 +133,8 @@ def _pod(name: str, node: str) -> dict:
 ])
 def test_judge(running: list, met: bool, foreign: int | list, settled: bool) -> None:
     node = {"metadata": {"name": "n2"}, "status": {"conditions": [{"type": "Ready", "status": "False"}]}}
-    s = judge(1.0, running, [_dep(2)], [_pod("a", "n1"), _pod("b", "n2")], [node])
+    rs = {"metadata": {"name": "web-1", "uid": "RS", "ownerReferences": [{"uid": "U", "controller": True}]}}
+    s = judge(1.0, running, [_dep(2)], [_pod("a", "n1"), _pod("b", "n2")], [node], [rs])
     assert (s.met, len(s.foreign) if isinstance(foreign, int) else s.foreign, s.settled) == (met, foreign, settled)
     assert s.bound_to("n2") == ["default/b"] and s.node_ready("n2") is False and s.node_ready("n3") is None
     assert s.to_doc(0.0)["per_node"]["n1"] == 1

@@ -40,7 +40,12 @@ def _entry(doc: dict[str, Any], name: str) -> dict[str, Any]:
                      id="pods-status"),
         pytest.param(V1, "pods/log", {"kind": "Pod", "verbs": ["get"]}, id="pods-log"),
         pytest.param(APPS, "deployments/scale", {"group": "autoscaling", "version": "v1", "kind": "Scale",
-                                                 "verbs": ["get", "update"]}, id="deploy-scale"),
+                                                 "verbs": ["get", "patch", "update"]}, id="deploy-scale"),
+        pytest.param(APPS, "replicasets", {"singularName": "replicaset", "kind": "ReplicaSet",
+                                           "shortNames": ["rs"], "categories": ["all"]}, id="rs"),
+        pytest.param(APPS, "replicasets/scale", {"group": "autoscaling", "version": "v1", "kind": "Scale",
+                                                 "verbs": ["get", "patch", "update"]}, id="rs-scale"),
+        pytest.param(APPS, "replicasets/status", {"kind": "ReplicaSet"}, id="rs-status"),
         pytest.param(APPS, "deployments/status", {"kind": "Deployment"}, id="deploy-status"),
     ],
 )

@@ -46,6 +46,10 @@ MINIMAL: dict[str, dict[str, Any]] = {
         "selector": {"matchLabels": {"app": "web"}},
         "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [CONTAINER]}},
     }},
+    "ReplicaSet": {"metadata": {"name": "web-abc"}, "spec": {
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [CONTAINER]}},
+    }},
 }
 DELETE = object()
 
@@ -131,6 +135,9 @@ def test_minimal_objects_validate_with_api_version_and_kind_set(kind: str) -> No
         pytest.param("Deployment", MINIMAL["Deployment"], "spec.revisionHistoryLimit", 10, id="history"),
         pytest.param("Deployment", MINIMAL["Deployment"], "spec.minReadySeconds", 0, id="min-ready"),
         pytest.param("Deployment", MINIMAL["Deployment"], "spec.paused", False, id="paused"),
+        pytest.param("Deployment", MINIMAL["Deployment"], "spec.progressDeadlineSeconds", 600, id="progress-deadline"),
+        pytest.param("ReplicaSet", MINIMAL["ReplicaSet"], "spec.replicas", 1, id="rs-replicas"),
+        pytest.param("ReplicaSet", MINIMAL["ReplicaSet"], "spec.minReadySeconds", 0, id="rs-min-ready"),
         pytest.param("Deployment", MINIMAL["Deployment"], "spec.template.spec.restartPolicy", "Always",
                      id="template-pod-defaults"),
         pytest.param("Service", MINIMAL["Service"], "spec.type", "ClusterIP", id="service-type"),
@@ -223,17 +230,17 @@ def test_unknown_fields_are_dropped_with_one_warning_each() -> None:
     body = copy.deepcopy(MINIMAL["Deployment"])
     body["foo"] = 1
     body["metadata"]["selfLink"] = "/apis/apps/v1/x"
-    body["spec"]["progressDeadlineSeconds"] = 600
+    body["spec"]["rollbackTo"] = {"revision": 1}
     body["spec"]["template"]["spec"]["dnsPolicy"] = "ClusterFirst"
     body["spec"]["template"]["spec"]["containers"][0]["securityContext"] = {"privileged": True}
-    body["status"] = {"collisionCount": 1}
+    body["status"] = {"terminatingReplicas": 1}
     out, warnings = validate("Deployment", body)
     assert sorted(warnings) == [
-        'unknown field "foo"', 'unknown field "metadata.selfLink"', 'unknown field "spec.progressDeadlineSeconds"',
+        'unknown field "foo"', 'unknown field "metadata.selfLink"', 'unknown field "spec.rollbackTo"',
         'unknown field "spec.template.spec.containers[0].securityContext"',
-        'unknown field "spec.template.spec.dnsPolicy"', 'unknown field "status.collisionCount"',
+        'unknown field "spec.template.spec.dnsPolicy"', 'unknown field "status.terminatingReplicas"',
     ]
-    assert "foo" not in out and "progressDeadlineSeconds" not in out["spec"] and out["status"] == {}
+    assert "foo" not in out and "rollbackTo" not in out["spec"] and out["status"] == {}
     assert validate("Deployment", out) == (out, [])
 
 
@@ -405,6 +412,15 @@ BAD = [
     _bad("Deployment", "spec.replicas", 2**31, "spec.replicas", "less than or equal to 2147483647",
          "replicas-over-int32"),
     _bad("Deployment", "spec.replicas", None, "spec.replicas", "expected an integer, got null", "replicas-null"),
+    _bad("Deployment", "spec.progressDeadlineSeconds", 0, "spec.progressDeadlineSeconds",
+         "must be greater than minReadySeconds", "progress-deadline-not-above-min-ready"),
+    _bad("ReplicaSet", "spec.selector", {"matchLabels": {"app": "db"}}, "spec.template.metadata.labels",
+         "does not match", "rs-selector-mismatch"),
+    _bad("ReplicaSet", "spec.selector", {}, "spec.selector", "empty selector", "rs-selector-empty"),
+    _bad("ReplicaSet", "spec.replicas", -1, "spec.replicas", "must be greater than or equal to 0",
+         "rs-negative-replicas"),
+    _bad("ReplicaSet", f"{DEP_T}.spec.restartPolicy", "OnFailure", f"{DEP_T}.spec.restartPolicy",
+         "supported values: 'Always'", "rs-template-restart-policy"),
     _bad("Deployment", "spec.selector", DELETE, "spec.selector", "Required value", "selector-missing"),
     _bad("Deployment", "spec.selector", {}, "spec.selector", "empty selector", "selector-empty"),
     _bad("Deployment", "spec.selector", {"matchLabels": {"app": "db"}}, "spec.template.metadata.labels",

@@ -118,8 +118,10 @@ def _expected_operations() -> set[tuple[str, str]]:
             ops |= {(f"{base}/{{name}}/status", "get"), (f"{base}/{{name}}/status", "put")}
         if info.namespaced:
             ops.add((f"{info.prefix}/{info.plural}", "get"))
-    scale = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale"
-    ops |= {(scale, "get"), (scale, "put"), ("/cluster/status", "get"), ("/healthz", "get"), ("/readyz", "get"),
+    for plural in ("deployments", "replicasets"):
+        scale = f"/apis/apps/v1/namespaces/{{namespace}}/{plural}/{{name}}/scale"
+        ops |= {(scale, "get"), (scale, "put"), (scale, "patch")}
+    ops |= {("/cluster/status", "get"), ("/healthz", "get"), ("/readyz", "get"),
             ("/version", "get"), ("/api/v1/namespaces/{namespace}/pods/{name}/log", "get")}
     ops |= {(path, "get") for path in ("/api", "/apis", "/api/v1", "/apis/apps/v1", "/apis/apps")}
     ops.add(("/api/v1/namespaces/{namespace}/pods/{name}/eviction", "post"))

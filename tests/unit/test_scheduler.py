@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from haplane.control.reconcile.podtemplate import pod_from_template, template_hash
+from haplane.control.reconcile.podtemplate import pod_from_template
 from haplane.control.scheduler.predicates import (
     PREDICATES,
     NodeInfo,
@@ -409,8 +409,7 @@ def test_schedule_repeats_the_message_for_a_failed_shape() -> None:
 def test_worker_manifest_lands_only_on_the_tainted_ssd_node() -> None:
     worker = next(d for d in yaml.safe_load_all((MANIFESTS / "worker.yaml").read_text()) if d)
     worker["metadata"].update(namespace="default", uid="uid-worker")
-    digest = template_hash(worker["spec"]["template"])
-    pending = [pod_from_template(worker, digest, f"s{i}", 1_700_000_000.0 + i) for i in range(2)]
+    pending = [pod_from_template(worker, f"s{i}", 1_700_000_000.0 + i) for i in range(2)]
     nodes = [
         node("batch-ssd", cpu="1", memory="1Gi", labels={"disk": "ssd"}, taints=[BATCH]),
         node("big-hdd", cpu="64", memory="256Gi", labels={"disk": "hdd"}),
@@ -424,7 +423,7 @@ def test_worker_manifest_lands_only_on_the_tainted_ssd_node() -> None:
     assert not unschedulable
     assert [b.node_name for b in bindings] == ["batch-ssd", "batch-ssd"]
     # Once it is full, the third replica says why nowhere else fits.
-    third = pod_from_template(worker, digest, "s9", 1_700_000_100.0)
+    third = pod_from_template(worker, "s9", 1_700_000_100.0)
     _, unschedulable = schedule([third], nodes, [b.pod | {"spec": {**b.pod["spec"], "nodeName": b.node_name}}
                                                  for b in bindings] * 3)
     assert unschedulable[0].message == (

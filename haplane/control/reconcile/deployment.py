@@ -1,137 +1,130 @@
-"""The Deployment controller's decision: ``reconcile(deployment, pods, now) -> Plan``.
+"""The Deployment controller's decision: ``reconcile(deployment, replicasets, pods, now) -> Plan``.
 
-Pure and deterministic (kubernetes/sample-controller style): no I/O, no clock, no randomness
-except the pod name suffixes the caller supplies. Level-triggered: each call looks at the world
-as observed and returns the *next step* only; the loop applies it and calls again when pods
-change (and after ``Plan.requeue_after`` seconds when ``minReadySeconds`` is pending).
+Pure and deterministic (kubernetes/sample-controller style): no I/O, no clock, no randomness.
+Level-triggered: each call looks at the world as observed and returns the *next step* only;
+the loop applies it and calls again when something changes (or after ``Plan.requeue_after``).
 
-There are no ReplicaSets: pods carry the ``pod-template-hash`` label of the template they were
-stamped from, and the revision history (template per revision, for ``rollout history`` and
-``undo``) is a list of plain entries the loop keeps in a ConfigMap ``<deploy>-history``.
+Kubernetes' model: a Deployment owns ReplicaSets named ``<deployment>-<pod-template-hash>``
+(the hash label in their selector, template and labels); each ReplicaSet owns its pods (see
+:mod:`haplane.control.reconcile.replicaset`). The ReplicaSet whose template equals the
+Deployment's (ignoring the hash label) is the *new* one; the others are *old*. Each carries
+``deployment.kubernetes.io/revision`` (the new one: max of the old ones + 1, so a rollback
+renumbers an old ReplicaSet as the latest), the Deployment's own annotations (so
+``kubernetes.io/change-cause`` shows in ``rollout history``) and the ``desired-replicas`` /
+``max-replicas`` annotations of Kubernetes' proportional scaling. The steps follow
+Kubernetes' ``syncDeployment``: claim (adopt / release) ReplicaSets; being deleted → status
+only; paused or a scaling event → proportional scaling (and history cleanup when paused);
+else Recreate or RollingUpdate; then status and the Available / Progressing conditions.
 
-Pods that count ("live"): owned by the Deployment (controller ownerReference uid), matching
-its selector, not Succeeded/Failed and without a deletionTimestamp. Succeeded/Failed pods are
-deleted (and so replaced); terminating pods are left alone (their deletion is under way) but a
-Recreate rollout waits for old ones to disappear. Ready = Ready condition "True"; available =
-ready for at least ``minReadySeconds`` (since the condition's lastTransitionTime; a missing
-time counts as long ago). Pods that are not owned are neither adopted nor touched.
+Pod counts come from the pods themselves (grouped by owning ReplicaSet), not from the
+ReplicaSets' status, so they are never older than the pods the caller observed. Two counts are
+deliberately more conservative than Kubernetes', which makes the rollout bounds hold for the
+*pods*, whatever order and delay the ReplicaSet controllers act with:
 
-Guarantees of one Plan, whatever order its creates and deletes are applied in:
+- Surge: a ReplicaSet counts ``max(spec.replicas, active pods)`` (Kubernetes: spec.replicas).
+  The new ReplicaSet is only scaled up while that sum stays within replicas + maxSurge, and a
+  ReplicaSet controller only creates up to its spec, so active pods never exceed it.
+- Unavailability: a ReplicaSet counts ``min(available pods, spec.replicas)`` as available
+  (Kubernetes: status.availableReplicas). A ReplicaSet controller deletes unavailable pods
+  first, so scaling one down by n takes at most n from that sum; old ReplicaSets are scaled
+  down only while it stays at least replicas - maxUnavailable.
 
-- RollingUpdate: when it creates, live + created ≤ replicas + maxSurge; its deletions never
-  take the available count below ``min(available now, replicas - maxUnavailable)``.
-- Recreate: no new-template pod is created while any old-template pod still exists.
-- Paused: pods of the current template are not rolled out; only scaling happens.
+Not done: ``spec.rollbackTo`` (removed from apps/v1 anyway), the ReplicaFailure condition.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from haplane.clock import rfc3339
-from haplane.control.reconcile.podtemplate import HASH_LABEL, pod_from_template, pod_name, template_hash
-from haplane.errors import NotFound
+from haplane.control.reconcile.pods import (
+    Obj,
+    available_again_in,
+    controller_uid,
+    is_active,
+    is_available,
+    is_ready,
+    is_terminal,
+    meta,
+    parse_time,
+)
+from haplane.control.reconcile.podtemplate import (
+    HASH_LABEL,
+    REVISION_ANNOTATION,
+    controller_ref,
+    template_hash,
+)
 from haplane.model.selectors import label_selector_from_obj
 
 __all__ = [
-    "Deletion", "Plan", "reconcile", "resolve_rollout_bounds", "is_ready", "is_available",
-    "record_revision", "rollback_template", "history_to_data", "history_from_data", "CHANGE_CAUSE_ANNOTATION",
+    "Plan", "reconcile", "resolve_rollout_bounds", "max_surge", "max_unavailable", "new_replicaset_of",
+    "revision_of", "strip_hash", "CHANGE_CAUSE_ANNOTATION", "DESIRED_REPLICAS_ANNOTATION",
+    "MAX_REPLICAS_ANNOTATION", "RESTARTED_AT_ANNOTATION", "SKIPPED_ANNOTATIONS", "history", "rollback_target",
+    "rollback_patch",
 ]
 
-Obj = Mapping[str, Any]
-NewNames = Callable[[int], Sequence[str]] | Sequence[str]
 CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"
-_TERMINAL = frozenset({"Succeeded", "Failed"})
+DESIRED_REPLICAS_ANNOTATION = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS_ANNOTATION = "deployment.kubernetes.io/max-replicas"
+RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt"
+# Deployment annotations never copied to its ReplicaSets (and, by kubectl's rollback, back).
+SKIPPED_ANNOTATIONS = frozenset({
+    "kubectl.kubernetes.io/last-applied-configuration", REVISION_ANNOTATION,
+    "deployment.kubernetes.io/revision-history", DESIRED_REPLICAS_ANNOTATION, MAX_REPLICAS_ANNOTATION,
+    "deprecated.deployment.rollback.to",
+})
+NO_DEADLINE = 2**31 - 1  # progressDeadlineSeconds of MaxInt32 means "no deadline", as in Kubernetes
 
-
-@dataclass(frozen=True, slots=True)
-class Deletion:
-    pod: Obj
-    reason: str  # Failed | Succeeded | ScaleDown | RollingUpdate | Recreate
+# Progressing reasons (Kubernetes' deploymentutil)
+NEW_RS_CREATED, FOUND_NEW_RS, RS_UPDATED = "NewReplicaSetCreated", "FoundNewReplicaSet", "ReplicaSetUpdated"
+NEW_RS_AVAILABLE, TIMED_OUT = "NewReplicaSetAvailable", "ProgressDeadlineExceeded"
+PAUSED, RESUMED = "DeploymentPaused", "DeploymentResumed"
 
 
 @dataclass(slots=True)
 class Plan:
-    """The next step. The loop creates ``create``, deletes ``delete`` (with a uid precondition),
-    writes ``status`` to ``/status`` when it differs, sets the Deployment annotation
-    ``deployment.kubernetes.io/revision`` to ``str(revision)`` when it differs, and stores
-    ``history`` (see :func:`history_to_data`) when it differs from what it passed in."""
+    """The next step. The loop, in order: creates ``create`` (a ReplicaSet without a uid), writes
+    each of ``update`` (whole ReplicaSets, with the observed resourceVersion as precondition),
+    deletes ``delete`` (uid precondition), sets the Deployment's annotations to ``annotations``
+    when not None, writes ``status`` when it differs, and records ``events``."""
 
-    create: list[dict[str, Any]] = field(default_factory=list)
-    delete: list[Deletion] = field(default_factory=list)
+    create: dict[str, Any] | None = None
+    update: list[dict[str, Any]] = field(default_factory=list)
+    delete: list[Obj] = field(default_factory=list)
+    annotations: dict[str, str] | None = None
     status: dict[str, Any] = field(default_factory=dict)
-    revision: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    requeue_after: float | None = None  # seconds until a ready pod becomes available
+    events: list[tuple[str, str]] = field(default_factory=list)  # (reason, message)
+    requeue_after: float | None = None
 
     @property
     def idle(self) -> bool:
-        return not self.create and not self.delete
-
-
-# --- pods -----------------------------------------------------------------------------------
-
-def _parse_time(text: str | None) -> float | None:
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
-    except ValueError:
-        return None
-
-
-def _ready_since(pod: Obj) -> float | None:
-    """When the pod became ready (``-inf`` if unknown), or None when it is not ready."""
-    for cond in (pod.get("status") or {}).get("conditions") or ():
-        if cond.get("type") == "Ready":
-            if cond.get("status") != "True":
-                return None
-            since = _parse_time(cond.get("lastTransitionTime"))
-            return -math.inf if since is None else since
-    return None
-
-
-def is_ready(pod: Obj) -> bool:
-    """The pod's Ready condition is "True"."""
-    return _ready_since(pod) is not None
-
-
-def is_available(pod: Obj, now: float, min_ready_seconds: float = 0) -> bool:
-    """Ready, and ready for at least ``min_ready_seconds`` at ``now``."""
-    since = _ready_since(pod)
-    return since is not None and (min_ready_seconds <= 0 or since + min_ready_seconds <= now)
-
-
-def _meta(obj: Obj) -> Obj:
-    return obj.get("metadata") or {}
-
-
-def _hash(pod: Obj) -> str | None:
-    return (_meta(pod).get("labels") or {}).get(HASH_LABEL)
-
-
-def _owned_by(pod: Obj, uid: str | None) -> bool:
-    return any(ref.get("controller") and ref.get("uid") == uid for ref in _meta(pod).get("ownerReferences") or ())
+        return self.create is None and not self.update and not self.delete and self.annotations is None
 
 
 # --- rollout arithmetic ---------------------------------------------------------------------
 
+def _replicas(spec: Obj) -> int:
+    replicas = spec.get("replicas")
+    return 1 if replicas is None else max(0, int(replicas))
+
+
 def _scaled(value: Any, replicas: int, round_up: bool) -> int:
     if isinstance(value, str) and value.endswith("%"):
-        exact = int(value[:-1]) * replicas / 100
-        return math.ceil(exact) if round_up else math.floor(exact)
+        exact = int(value[:-1]) * replicas
+        return -(-exact // 100) if round_up else exact // 100
     return int(value)
 
 
 def resolve_rollout_bounds(deployment: Obj) -> tuple[int, int]:
-    """``(maxSurge, maxUnavailable)`` as pod counts, as Kubernetes resolves them.
+    """``(maxSurge, maxUnavailable)`` as pod counts, as Kubernetes resolves them (ResolveFenceposts).
 
     Percentages of ``spec.replicas``: surge rounds up, unavailable rounds down; both 0 makes
-    maxUnavailable 1; maxUnavailable is capped at replicas. Recreate is ``(0, replicas)``.
+    maxUnavailable 1; maxUnavailable is capped at replicas. Recreate is ``(0, replicas)``: it
+    may take every pod down (what ``drain`` needs to know).
     """
     spec = deployment.get("spec") or {}
     replicas = _replicas(spec)
@@ -146,248 +139,623 @@ def resolve_rollout_bounds(deployment: Obj) -> tuple[int, int]:
     return surge, min(unavailable, replicas)
 
 
-def _replicas(spec: Obj) -> int:
-    replicas = spec.get("replicas")
-    return 1 if replicas is None else max(0, int(replicas))
+def _rolling(deployment: Obj) -> bool:
+    return ((deployment.get("spec") or {}).get("strategy") or {}).get("type", "RollingUpdate") == "RollingUpdate"
 
 
-# --- revision history -----------------------------------------------------------------------
+def max_surge(deployment: Obj) -> int:
+    """Kubernetes' MaxSurge: 0 unless RollingUpdate."""
+    return resolve_rollout_bounds(deployment)[0] if _rolling(deployment) else 0
 
-def _by_revision(history: Iterable[Obj]) -> list[dict[str, Any]]:
-    return sorted((dict(e) for e in history), key=lambda e: int(e["revision"]))
+
+def max_unavailable(deployment: Obj) -> int:
+    """Kubernetes' MaxUnavailable: 0 unless RollingUpdate (and for 0 replicas)."""
+    if not _rolling(deployment) or _replicas(deployment.get("spec") or {}) == 0:
+        return 0
+    return resolve_rollout_bounds(deployment)[1]
 
 
-def record_revision(
-    history: Iterable[Obj], template: Obj, now: float, *, limit: int | None = None,
-    keep: Collection[str] = (), change_cause: str | None = None,
-) -> tuple[list[dict[str, Any]], int]:
-    """Make ``template`` the latest revision; return ``(new history, its revision)``.
+# --- ReplicaSets ----------------------------------------------------------------------------
 
-    Already latest: history unchanged. Equal (by hash) to an older revision (a rollback): that
-    entry moves to a new number, as Kubernetes does. Otherwise a new entry ``max + 1``. Then,
-    with ``limit`` (revisionHistoryLimit), the oldest entries besides the latest are dropped
-    until at most ``limit`` remain, except those whose hash is in ``keep`` (templates that still
-    have pods). Entries: ``{revision, templateHash, template, creationTimestamp[, changeCause]}``.
-    """
-    entries = _by_revision(history)
-    digest = template_hash(template)
-    if entries and entries[-1]["templateHash"] == digest:
-        revision = int(entries[-1]["revision"])
+def revision_of(rs: Obj) -> int:
+    try:
+        return int((meta(rs).get("annotations") or {}).get(REVISION_ANNOTATION, 0))
+    except ValueError:
+        return 0
+
+
+def strip_hash(template: Obj) -> dict[str, Any]:
+    """A ReplicaSet's pod template without the ``pod-template-hash`` label (kubectl's rollback
+    writes exactly this back into the Deployment)."""
+    out = copy.deepcopy(dict(template))
+    labels = (out.get("metadata") or {}).get("labels")
+    if labels and HASH_LABEL in labels:
+        labels = {k: v for k, v in labels.items() if k != HASH_LABEL}
+        out["metadata"] = dict(out["metadata"], labels=labels)
+    return out
+
+
+def _created(rs: Obj) -> float:
+    return parse_time(meta(rs).get("creationTimestamp")) or 0.0
+
+
+def _by_creation(rss: Iterable[_RS]) -> list[_RS]:
+    return sorted(rss, key=lambda r: (r.created, r.name))
+
+
+def new_replicaset_of(deployment: Obj, replicasets: Iterable[Obj]) -> Obj | None:
+    """The oldest of ``replicasets`` whose template is the Deployment's, ignoring the hash label."""
+    template = (deployment.get("spec") or {}).get("template") or {}
+    for rs in sorted(replicasets, key=lambda r: (_created(r), meta(r).get("name", ""))):
+        if strip_hash((rs.get("spec") or {}).get("template") or {}) == template:
+            return rs
+    return None
+
+
+class _RS:
+    """A working copy of one owned ReplicaSet and the counts of its pods."""
+
+    def __init__(self, rs: Obj, pods: list[Obj], now: float, min_ready: float) -> None:
+        self.orig = rs
+        self.obj: dict[str, Any] = {**rs, "metadata": copy.deepcopy(dict(meta(rs))),
+                                    "spec": dict(rs.get("spec") or {})}
+        active = [p for p in pods if is_active(p)]
+        self.pods = pods
+        self.live = len(active)
+        self.ready = sum(is_ready(p) for p in active)
+        self.available = sum(is_available(p, now, min_ready) for p in active)
+        self.active_pods = active
+
+    @property
+    def name(self) -> str:
+        return self.obj["metadata"].get("name", "")
+
+    @property
+    def created(self) -> float:
+        return _created(self.obj)
+
+    @property
+    def replicas(self) -> int:
+        return _replicas(self.obj["spec"])
+
+    @property
+    def annotations(self) -> Mapping[str, str]:
+        return self.obj["metadata"].get("annotations") or {}
+
+    def annotate(self, key: str, value: str) -> None:
+        if self.annotations.get(key) != value:
+            self.obj["metadata"]["annotations"] = {**self.annotations, key: value}
+
+    def set_min_ready(self, seconds: int) -> None:
+        if (self.obj["spec"].get("minReadySeconds") or 0) != seconds:
+            self.obj["spec"]["minReadySeconds"] = seconds
+
+    @property
+    def changed(self) -> bool:
+        return self.obj != self.orig
+
+
+# --- the decision ---------------------------------------------------------------------------
+
+@dataclass
+class _Run:
+    """One reconcile: the Deployment, its ReplicaSets, and the plan being built."""
+
+    d: Obj
+    now: float
+    rss: list[_RS]
+    plan: Plan
+    conditions: list[dict[str, Any]]
+    new: _RS | None = None
+    collision_count: int | None = None
+    deployment_revision: str | None = None
+    taken: frozenset[str] = frozenset()  # every ReplicaSet name in the namespace
+
+    @property
+    def replicas(self) -> int:
+        return _replicas(self.d.get("spec") or {})
+
+    @property
+    def olds(self) -> list[_RS]:
+        return [r for r in self.rss if r is not self.new]
+
+    # ---- getNewReplicaSet
+    def find_or_create_new(self, create: bool) -> None:
+        d, now = self.d, self.now
+        spec = d.get("spec") or {}
+        template = spec.get("template") or {}
+        found = new_replicaset_of(d, [r.orig for r in self.rss])
+        self.new = next((r for r in self.rss if r.orig is found), None)
+        max_old = max((revision_of(r.obj) for r in self.olds), default=0)
+        new_revision = max_old + 1
+        if self.new is not None:
+            rs = self.new
+            self._copy_annotations(rs)
+            if revision_of(rs.obj) < new_revision:
+                rs.annotate(REVISION_ANNOTATION, str(new_revision))
+            rs.set_min_ready(spec.get("minReadySeconds") or 0)
+            self.deployment_revision = rs.annotations.get(REVISION_ANNOTATION)
+            if _has_deadline(d) and _condition(self.conditions, "Progressing") is None:
+                _set_condition(self.conditions, "Progressing", "True", FOUND_NEW_RS,
+                               f'Found new replica set "{rs.name}"', now)
+            return
+        if not create:
+            return
+        collisions = (d.get("status") or {}).get("collisionCount")
+        digest = template_hash(template, collisions)
+        name = f"{meta(d).get('name', '')}-{digest}"
+        if name in self.taken:
+            # A ReplicaSet of another template (or of someone else) holds the name: hash again.
+            self.collision_count = (collisions or 0) + 1
+            return
+        selector = copy.deepcopy(dict(spec.get("selector") or {}))
+        selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: digest}
+        rs_template = copy.deepcopy(dict(template))
+        tmeta = dict(rs_template.get("metadata") or {})
+        tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: digest}
+        rs_template["metadata"] = tmeta
+        obj: dict[str, Any] = {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "namespace": meta(d).get("namespace") or "default",
+                         "creationTimestamp": rfc3339(now), "labels": dict(tmeta["labels"]),
+                         "annotations": {}, "ownerReferences": [controller_ref(d)]},
+            "spec": {"replicas": 0, "minReadySeconds": spec.get("minReadySeconds") or 0,
+                     "selector": selector, "template": rs_template},
+        }
+        rs = _RS(obj, [], now, 0)
+        rs.orig = {}  # nothing stored yet
+        self.rss.append(rs)
+        self.new = rs
+        self._copy_annotations(rs)
+        rs.annotate(REVISION_ANNOTATION, str(new_revision))
+        self._set_replicas_annotations(rs)
+        rs.obj["spec"]["replicas"] = self.new_rs_replicas()
+        self.deployment_revision = str(new_revision)
+        if _has_deadline(d):
+            _set_condition(self.conditions, "Progressing", "True", NEW_RS_CREATED,
+                           f'Created new replica set "{name}"', now)
+        if rs.replicas:
+            self.plan.events.append(("ScalingReplicaSet", f"Scaled up replica set {name} from 0 to {rs.replicas}"))
+
+    def _copy_annotations(self, rs: _RS) -> None:
+        for key, value in (meta(self.d).get("annotations") or {}).items():
+            if key not in SKIPPED_ANNOTATIONS:
+                rs.annotate(key, value)
+
+    def _set_replicas_annotations(self, rs: _RS) -> None:
+        rs.annotate(DESIRED_REPLICAS_ANNOTATION, str(self.replicas))
+        rs.annotate(MAX_REPLICAS_ANNOTATION, str(self.replicas + max_surge(self.d)))
+
+    # ---- scaling
+    def scale(self, rs: _RS, size: int, operation: str | None = None) -> bool:
+        """Set a ReplicaSet's size (and the replicas annotations, minReadySeconds); True if the size changed."""
+        size = max(0, size)
+        old = rs.replicas
+        if size != old:
+            rs.obj["spec"]["replicas"] = size
+        rs.set_min_ready((self.d.get("spec") or {}).get("minReadySeconds") or 0)
+        self._set_replicas_annotations(rs)
+        if size != old:
+            op = operation or ("up" if size > old else "down")
+            self.plan.events.append(("ScalingReplicaSet", f"Scaled {op} replica set {rs.name} from {old} to {size}"))
+        return size != old
+
+    def new_rs_replicas(self) -> int:
+        """NewRSNewReplicas: how big the new ReplicaSet may be now."""
+        assert self.new is not None
+        if not _rolling(self.d):
+            return self.replicas
+        current = sum(max(r.replicas, r.live) for r in self.rss)
+        room = self.replicas + max_surge(self.d) - current
+        if room <= 0:
+            return self.new.replicas
+        return self.new.replicas + min(room, max(0, self.replicas - self.new.replicas))
+
+    def is_scaling_event(self) -> bool:
+        for r in self.rss:
+            if r.replicas > 0 and (desired := r.annotations.get(DESIRED_REPLICAS_ANNOTATION)) is not None:
+                try:
+                    if int(desired) != self.replicas:
+                        return True
+                except ValueError:
+                    continue
+        return False
+
+    def proportional_scale(self) -> None:
+        """Kubernetes' ``scale``: one active ReplicaSet takes the whole size; a saturated new one
+        means the old ones go to 0; otherwise (RollingUpdate) the difference is shared out in
+        proportion to each ReplicaSet's size."""
+        replicas, new = self.replicas, self.new
+        active = [r for r in self.rss if r.replicas > 0]
+        if len(active) <= 1:
+            target = active[0] if active else (new or max(self.olds, key=lambda r: (r.created, r.name), default=None))
+            if target is not None:  # also when only the annotations are stale (else: a scaling event forever)
+                self.scale(target, replicas)
+            return
+        if new is not None and new.replicas == replicas and new.available == replicas and \
+                new.annotations.get(DESIRED_REPLICAS_ANNOTATION) == str(replicas):
+            for r in active:
+                if r is not new:
+                    self.scale(r, 0)
+            return
+        if not _rolling(self.d):
+            return
+        allowed = replicas + max_surge(self.d) if replicas > 0 else 0
+        to_add = allowed - sum(r.replicas for r in active)
+        if to_add > 0:  # never past the surge bound counted on pods (see the module docstring)
+            to_add = max(0, min(to_add, allowed - sum(max(r.replicas, r.live) for r in self.rss)))
+        if to_add > 0:
+            active.sort(key=lambda r: (-r.replicas, -r.created, r.name))
+        elif to_add < 0:
+            active.sort(key=lambda r: (-r.replicas, r.created, r.name))
+        sizes = {id(r): r.replicas for r in active}
+        added = 0
+        if to_add:
+            for r in active:
+                part = self._proportion(r, to_add, added)
+                sizes[id(r)] += part
+                added += part
+            sizes[id(active[0])] = max(0, sizes[id(active[0])] + to_add - added)
+        for r in active:
+            self.scale(r, sizes[id(r)], "up" if to_add > 0 else "down" if to_add < 0 else None)
+
+    def _proportion(self, rs: _RS, to_add: int, added: int) -> int:
+        if rs.replicas == 0 or to_add == added:
+            return 0
+        if self.replicas == 0:
+            fraction = -rs.replicas
+        else:
+            try:
+                before = int(rs.annotations.get(MAX_REPLICAS_ANNOTATION, "0"))
+            except ValueError:
+                before = 0
+            if before == 0:
+                before = int((self.d.get("status") or {}).get("replicas") or 0) or 1
+            fraction = math.floor(rs.replicas * (self.replicas + max_surge(self.d)) / before + 0.5) - rs.replicas
+        allowed = to_add - added
+        return min(fraction, allowed) if to_add > 0 else max(fraction, allowed)
+
+    # ---- rolling update
+    def reconcile_new(self) -> bool:
+        new = self.new
+        assert new is not None
+        if new.replicas == self.replicas:
+            return False
+        if new.replicas > self.replicas:
+            return self.scale(new, self.replicas)
+        return self.scale(new, self.new_rs_replicas())
+
+    def reconcile_olds(self) -> bool:
+        new = self.new
+        assert new is not None
+        olds = _by_creation(r for r in self.olds if r.replicas > 0)
+        if not olds:
+            return False
+        min_available = self.replicas - max_unavailable(self.d)
+        new_unavailable = max(0, new.replicas - new.available)
+        max_scaled_down = sum(r.replicas for r in self.rss) - min_available - new_unavailable
+        if max_scaled_down <= 0:
+            return False
+        done = 0
+        for r in olds:  # unhealthy replicas first: they would block the rollout
+            if done >= max_scaled_down:
+                break
+            unhealthy = r.replicas - r.available
+            if r.replicas == 0 or unhealthy <= 0:
+                continue
+            n = min(max_scaled_down - done, unhealthy)
+            self.scale(r, r.replicas - n)
+            done += n
+        available = sum(min(r.available, r.replicas) for r in self.rss)
+        budget = available - min_available
+        scaled = 0
+        for r in olds:
+            if scaled >= budget:
+                break
+            if r.replicas == 0:
+                continue
+            n = min(r.replicas, budget - scaled)
+            self.scale(r, r.replicas - n)
+            scaled += n
+        return done + scaled > 0
+
+    def rolling_update(self) -> None:
+        """rolloutRolling: scale the new ReplicaSet up if it may; else the old ones down if they
+        may; else, once complete, clean the history up."""
+        if self.new is None:
+            self.find_or_create_new(create=True)
+        if self.new is not None and not self.reconcile_new() and not self.reconcile_olds() \
+                and self._complete(self.d.get("status") or {}):
+            self.cleanup()
+
+    # ---- Recreate
+    def old_pods_running(self) -> bool:
+        return any(not is_terminal(p) for r in self.olds for p in r.pods)
+
+    def recreate(self) -> None:
+        """rolloutRecreate: old ReplicaSets to 0; once none of their pods remain (terminating ones
+        count), create / scale up the new one."""
+        scaled = False
+        for r in self.olds:
+            if r.replicas > 0:
+                scaled = self.scale(r, 0) or scaled
+        if scaled or self.old_pods_running():
+            return
+        if self.new is None:
+            self.find_or_create_new(create=True)
+        if self.new is not None and self.new.replicas != self.replicas:
+            self.scale(self.new, self.replicas)
+        if self._complete(self.d.get("status") or {}):
+            self.cleanup()
+
+    # ---- history
+    def cleanup(self) -> None:
+        limit = (self.d.get("spec") or {}).get("revisionHistoryLimit")
+        if limit is None or limit >= NO_DEADLINE:
+            return
+        cleanable = [r for r in self.olds if not r.obj["metadata"].get("deletionTimestamp") and r.orig]
+        diff = len(cleanable) - limit
+        if diff <= 0:
+            return
+        cleanable.sort(key=lambda r: (revision_of(r.obj), r.created, r.name))
+        for r in cleanable[:diff]:
+            observed = (r.orig.get("status") or {}).get("observedGeneration", 0)
+            if r.live or r.replicas or r.changed or meta(r.orig).get("generation", 0) > observed:
+                continue
+            self.plan.delete.append(r.orig)
+
+    # ---- status
+    def status(self, rollout: bool) -> dict[str, Any]:
+        d, now = self.d, self.now
+        old_status = d.get("status") or {}
+        replicas = self.replicas
+        total = sum(r.live for r in self.rss)
+        updated = self.new.live if self.new is not None else 0
+        ready = sum(r.ready for r in self.rss)
+        available = sum(r.available for r in self.rss)
+        conds = self.conditions
+        if available >= replicas - max_unavailable(d):
+            _set_condition(conds, "Available", "True", "MinimumReplicasAvailable",
+                           "Deployment has minimum availability.", now)
+        else:
+            _set_condition(conds, "Available", "False", "MinimumReplicasUnavailable",
+                           "Deployment does not have minimum availability.", now)
+        status: dict[str, Any] = {"replicas": total, "updatedReplicas": updated, "readyReplicas": ready,
+                                  "availableReplicas": available,
+                                  "unavailableReplicas": max(0, replicas - available)}
+        if meta(d).get("generation") is not None:
+            status["observedGeneration"] = meta(d)["generation"]
+        collisions = self.collision_count if self.collision_count is not None else old_status.get("collisionCount")
+        if collisions is not None:
+            status["collisionCount"] = collisions
+        if rollout:
+            self._rollout_conditions(status, old_status)
+        if conds:
+            status["conditions"] = conds
+        self.plan.requeue_after = _soonest(
+            available_again_in([p for r in self.rss for p in r.active_pods],
+                               (d.get("spec") or {}).get("minReadySeconds") or 0, now),
+            self._deadline_in(status))
+        return status
+
+    def _rollout_conditions(self, status: dict[str, Any], old: Obj) -> None:
+        """syncRolloutStatus: the Progressing condition."""
+        d, now, conds = self.d, self.now, self.conditions
+        if not _has_deadline(d):
+            _remove_condition(conds, "Progressing")
+            return
+        current = _condition(conds, "Progressing")
+        complete_before = (status["replicas"] == status["updatedReplicas"] and current is not None
+                           and current.get("reason") == NEW_RS_AVAILABLE)
+        if complete_before:
+            return
+        rs_name = f'ReplicaSet "{self.new.name}"' if self.new is not None else f'Deployment "{meta(d).get("name")}"'
+        if self._complete(status):
+            _set_condition(conds, "Progressing", "True", NEW_RS_AVAILABLE, f"{rs_name} has successfully progressed.", now)
+        elif _progressed(old, status):
+            transition = current.get("lastTransitionTime") if current and current.get("status") == "True" else None
+            _remove_condition(conds, "Progressing")
+            _set_condition(conds, "Progressing", "True", RS_UPDATED, f"{rs_name} is progressing.", now)
+            if transition:
+                _condition(conds, "Progressing")["lastTransitionTime"] = transition  # type: ignore[index]
+        elif self._timed_out(current):
+            _set_condition(conds, "Progressing", "False", TIMED_OUT, f"{rs_name} has timed out progressing.", now)
+
+    def _complete(self, status: Obj) -> bool:
+        replicas = self.replicas
+        return (status.get("updatedReplicas") == replicas and status.get("replicas") == replicas
+                and status.get("availableReplicas") == replicas
+                and status.get("observedGeneration", 0) >= meta(self.d).get("generation", 0))
+
+    def _timed_out(self, current: Obj | None) -> bool:
+        if current is None:
+            return False
+        if current.get("reason") == TIMED_OUT:
+            return True
+        if current.get("reason") == NEW_RS_AVAILABLE:
+            return False
+        since = parse_time(current.get("lastUpdateTime"))
+        return since is not None and since + _deadline(self.d) < self.now
+
+    def _deadline_in(self, status: Obj) -> float | None:
+        current = _condition(self.conditions, "Progressing")
+        if (not _has_deadline(self.d) or current is None or current.get("reason") in (TIMED_OUT, NEW_RS_AVAILABLE,
+                                                                                          PAUSED)
+                or self._complete(status)):
+            return None
+        since = parse_time(current.get("lastUpdateTime"))
+        return None if since is None else max(0.0, since + _deadline(self.d) - self.now) + 0.001
+
+
+def _soonest(*waits: float | None) -> float | None:
+    present = [w for w in waits if w is not None]
+    return min(present) if present else None
+
+
+def _deadline(d: Obj) -> float:
+    value = (d.get("spec") or {}).get("progressDeadlineSeconds")
+    return 600.0 if value is None else float(value)
+
+
+def _has_deadline(d: Obj) -> bool:
+    return _deadline(d) < NO_DEADLINE
+
+
+def _progressed(old: Obj, new: Obj) -> bool:
+    """DeploymentProgressing: more updated, ready or available pods, or fewer pods in all."""
+    return (new.get("updatedReplicas", 0) > old.get("updatedReplicas", 0)
+            or new.get("replicas", 0) < old.get("replicas", 0)
+            or new.get("readyReplicas", 0) > old.get("readyReplicas", 0)
+            or new.get("availableReplicas", 0) > old.get("availableReplicas", 0))
+
+
+# --- conditions -----------------------------------------------------------------------------
+
+def _condition(conds: list[dict[str, Any]], type_: str) -> dict[str, Any] | None:
+    return next((c for c in conds if c.get("type") == type_), None)
+
+
+def _remove_condition(conds: list[dict[str, Any]], type_: str) -> None:
+    conds[:] = [c for c in conds if c.get("type") != type_]
+
+
+def _set_condition(conds: list[dict[str, Any]], type_: str, status: str, reason: str, message: str,
+                   now: float) -> None:
+    """SetDeploymentCondition: same status and reason changes nothing; same status keeps the
+    transition time; otherwise both times are ``now``. The condition keeps its place."""
+    old = _condition(conds, type_)
+    if old is not None and old.get("status") == status and old.get("reason") == reason:
+        return
+    stamp = rfc3339(now)
+    new = {"type": type_, "status": status, "lastUpdateTime": stamp,
+           "lastTransitionTime": old.get("lastTransitionTime", stamp) if old and old.get("status") == status else stamp,
+           "reason": reason, "message": message}
+    if old is None:
+        conds.append(new)
     else:
-        revision = int(entries[-1]["revision"]) + 1 if entries else 1
-        entry: dict[str, Any] = {"revision": revision, "templateHash": digest,
-                                 "template": copy.deepcopy(dict(template)), "creationTimestamp": rfc3339(now)}
-        if change_cause:
-            entry["changeCause"] = change_cause
-        entries = [e for e in entries if e["templateHash"] != digest] + [entry]
-    if limit is not None:
-        older = entries[:-1]
-        droppable = [e for e in older if e["templateHash"] not in keep]
-        drop = {id(e) for e in droppable[:max(0, len(older) - max(0, limit))]}
-        entries = [e for e in entries if id(e) not in drop]
-    return entries, revision
-
-
-def rollback_template(history: Iterable[Obj], to_revision: int | None = None) -> dict[str, Any]:
-    """The template of ``to_revision``, or of the revision before the latest when None.
-
-    Raises :class:`~haplane.errors.NotFound` when there is no such revision. Writing it back as
-    ``spec.template`` is the rollback; the next reconcile renumbers it as the latest revision.
-    """
-    entries = _by_revision(history)
-    if to_revision is None:
-        if len(entries) < 2:
-            raise NotFound("no rollout history found: there is no previous revision to roll back to")
-        return copy.deepcopy(entries[-2]["template"])
-    for entry in entries:
-        if int(entry["revision"]) == to_revision:
-            return copy.deepcopy(entry["template"])
-    raise NotFound(f"unable to find specified revision {to_revision} in history")
-
-
-def history_to_data(history: Iterable[Obj]) -> dict[str, str]:
-    """ConfigMap ``data`` for a history: one key per revision number, the entry as JSON."""
-    return {str(e["revision"]): json.dumps(e, sort_keys=True, separators=(",", ":")) for e in _by_revision(history)}
-
-
-def history_from_data(data: Mapping[str, str] | None) -> list[dict[str, Any]]:
-    """The inverse of :func:`history_to_data`; entries that do not parse are skipped."""
-    entries = []
-    for text in (data or {}).values():
-        try:
-            entry = json.loads(text)
-            if isinstance(entry, dict) and isinstance(entry.get("revision"), int) and "template" in entry:
-                entries.append(entry)
-        except (TypeError, ValueError):
-            continue
-    return _by_revision(entries)
+        conds[conds.index(old)] = new
 
 
 # --- reconcile ------------------------------------------------------------------------------
 
-def _pick_names(new_names: NewNames, count: int, deploy: str, digest: str, taken: set[str]) -> list[str]:
-    if count <= 0:
-        return []
-    suffixes = new_names(count) if callable(new_names) else new_names
-    chosen: list[str] = []
-    for suffix in suffixes:
-        name = pod_name(deploy, digest, suffix)
-        if name not in taken:
-            taken.add(name)
-            chosen.append(suffix)
-            if len(chosen) == count:
-                break
-    return chosen
-
-
-def reconcile(
-    deployment: Obj, pods: Iterable[Obj], now: float, *, new_names: NewNames,
-    history: Iterable[Obj] | None = None,
-) -> Plan:
-    """The next step for ``deployment`` given the observed ``pods`` (any pods; foreign ones are ignored).
-
-    ``new_names`` gives pod name suffixes (a list, or ``n -> n suffixes``); names already taken
-    by a pod in ``pods`` are skipped, and fewer pods are created if suffixes run out. ``history``
-    is the stored revision history (see :func:`record_revision`). Scale-down and rollout
-    deletions prefer, in order: not ready, not available, old template, newest, then name.
-    """
-    meta, spec = _meta(deployment), deployment.get("spec") or {}
-    name, uid = meta.get("name", ""), meta.get("uid")
-    replicas = _replicas(spec)
+def reconcile(deployment: Obj, replicasets: Iterable[Obj], pods: Iterable[Obj], now: float) -> Plan:
+    """The next step for ``deployment`` given the ReplicaSets and pods of its namespace (others
+    are ignored). See the module docstring for the rules and the guarantees."""
+    d = deployment
+    dmeta, spec = meta(d), d.get("spec") or {}
+    uid = dmeta.get("uid")
+    deleting = bool(dmeta.get("deletionTimestamp"))
     selector = label_selector_from_obj(spec.get("selector") or {})
-    strategy = (spec.get("strategy") or {}).get("type") or "RollingUpdate"
     min_ready = spec.get("minReadySeconds") or 0
-    paused = bool(spec.get("paused"))
-    template = spec.get("template") or {}
-    current = template_hash(template)
-    surge, max_unavailable = resolve_rollout_bounds(deployment)
+    replicasets, pods = list(replicasets), list(pods)
+    plan = Plan()
 
-    pods = list(pods)
-    owned = [p for p in pods if _owned_by(p, uid) and selector.matches(_meta(p).get("labels"))]
-    dead = [p for p in owned
-            if (p.get("status") or {}).get("phase") in _TERMINAL and not _meta(p).get("deletionTimestamp")]
-    live = [p for p in owned if (p.get("status") or {}).get("phase") not in _TERMINAL
-            and not _meta(p).get("deletionTimestamp")]
-    live_hashes = {_hash(p) for p in live}
+    # Claim: owned and matching; adopt matching orphans; release owned ones that stopped matching.
+    claimed: list[tuple[Obj, Obj]] = []  # (working copy, as stored)
+    for rs in replicasets:
+        owner, matches = controller_uid(rs), selector.matches(meta(rs).get("labels"))
+        if owner == uid and uid is not None:
+            if matches or deleting:
+                claimed.append((rs, rs))
+            else:
+                released = copy.deepcopy(dict(rs))
+                refs = [r for r in released["metadata"].pop("ownerReferences", None) or () if r.get("uid") != uid]
+                if refs:
+                    released["metadata"]["ownerReferences"] = refs
+                plan.update.append(released)
+        elif owner is None and matches and not deleting and not meta(rs).get("deletionTimestamp"):
+            adopted = copy.deepcopy(dict(rs))
+            adopted["metadata"]["ownerReferences"] = [*(adopted["metadata"].get("ownerReferences") or ()),
+                                                      controller_ref(d)]
+            claimed.append((adopted, rs))
+    by_owner: dict[str, list[Obj]] = {}
+    for p in pods:
+        if (owner := controller_uid(p)) is not None:
+            by_owner.setdefault(owner, []).append(p)
+    rss = []
+    for work, stored in claimed:
+        r = _RS(work, by_owner.get(meta(work).get("uid", ""), []), now, min_ready)
+        r.orig = stored  # an adopted one differs by its new controller reference: a change to write
+        rss.append(r)
+    run = _Run(d, now, rss, plan, copy.deepcopy(list((d.get("status") or {}).get("conditions") or [])),
+               taken=frozenset(meta(rs).get("name", "") for rs in replicasets))
 
-    # The template being rolled out. Paused with no pod of the current template yet: keep
-    # scaling the newest template that has pods, so pausing really stops the rollout.
-    entries = _by_revision(history or ())
-    target, target_hash, revision = template, current, None
-    if paused and live and current not in live_hashes:
-        for entry in reversed(entries):
-            if entry["templateHash"] in live_hashes:
-                target, target_hash, revision = entry["template"], entry["templateHash"], int(entry["revision"])
-                break
-    if revision is None:
-        limit = spec.get("revisionHistoryLimit")
-        entries, revision = record_revision(
-            entries, template, now, limit=10 if limit is None else limit, keep=live_hashes,
-            change_cause=(meta.get("annotations") or {}).get(CHANGE_CAUSE_ANNOTATION))
-
-    is_new = {id(p): _hash(p) == target_hash for p in live}
-    available = {id(p): is_available(p, now, min_ready) for p in live}
-    ready = {id(p): is_ready(p) for p in live}
-
-    def deletion_order(group: Iterable[Obj]) -> list[Obj]:
-        return sorted(group, key=lambda p: (ready[id(p)], available[id(p)], is_new[id(p)],
-                                            -(_parse_time(_meta(p).get("creationTimestamp")) or 0.0),
-                                            _meta(p).get("name", "")))
-
-    deletes = [Deletion(p, (p.get("status") or {}).get("phase", "Failed")) for p in dead]
-    new = [p for p in live if is_new[id(p)]]
-    old = [p for p in live if not is_new[id(p)]]
-    create = 0
-
-    if paused or not old:
-        # Plain scaling over all live pods (old ones first out).
-        if len(live) < replicas:
-            create = replicas - len(live)
-        else:
-            deletes += [Deletion(p, "ScaleDown") for p in deletion_order(live)[:len(live) - replicas]]
-    elif strategy == "Recreate":
-        deletes += [Deletion(p, "Recreate") for p in deletion_order(old)]
-        deletes += [Deletion(p, "ScaleDown") for p in deletion_order(new)[:max(0, len(new) - replicas)]]
+    rollout = False
+    if not deleting:
+        _paused_conditions(run)
+    run.find_or_create_new(create=False)
+    if deleting:
+        pass  # status only: the garbage collector is taking the ReplicaSets away
+    elif spec.get("paused") or run.is_scaling_event():
+        run.proportional_scale()
+        if spec.get("paused"):
+            run.cleanup()
+    elif _rolling(d):
+        rollout = True
+        run.rolling_update()
     else:
-        total, min_available = len(live), replicas - max_unavailable
-        if len(new) < replicas:
-            create = min(replicas - len(new), max(0, replicas + surge - total))
-            removed_new: list[Obj] = []
-        else:
-            removed_new = deletion_order(new)[:len(new) - replicas]
-            deletes += [Deletion(p, "ScaleDown") for p in removed_new]
-        removed_ids = {id(p) for p in removed_new}
-        new_unavailable = sum(not available[id(p)] for p in new if id(p) not in removed_ids)
-        # Unavailable old pods go first, but never so many that the rest (counting new pods
-        # not yet available as lost) could not make up minAvailable: Kubernetes' maxScaledDown.
-        max_scaled_down = max(0, total - len(removed_new) - min_available - new_unavailable)
-        unhealthy = deletion_order(p for p in old if not available[id(p)])[:max_scaled_down]
-        budget = (sum(available[id(p)] for p in live) - sum(available[id(p)] for p in removed_new)
-                  - min_available)
-        healthy = deletion_order(p for p in old if available[id(p)])[:max(0, budget)]
-        deletes += [Deletion(p, "RollingUpdate") for p in unhealthy + healthy]
+        rollout = True
+        run.recreate()
 
-    if strategy == "Recreate" and not paused and create:
-        # Old pods still terminating keep the new ones waiting.
-        if any(_hash(p) != target_hash and (p.get("status") or {}).get("phase") not in _TERMINAL for p in owned):
-            create = 0
-
-    taken = {_meta(p).get("name", "") for p in pods}
-    creating = deployment if target is template else {**deployment, "spec": {**spec, "template": target}}
-    created = [pod_from_template(creating, target_hash, suffix, now, revision=revision)
-               for suffix in _pick_names(new_names, create, name, target_hash, taken)]
-
-    return Plan(create=created, delete=deletes, revision=revision, history=entries,
-                status=_status(deployment, live, current, available, ready, replicas, max_unavailable,
-                               paused, now),
-                requeue_after=_requeue_after(live, min_ready, now))
+    plan.status = run.status(rollout)
+    for r in run.rss:
+        if not r.orig:
+            plan.create = r.obj
+        elif r.changed:
+            plan.update.append(r.obj)
+    if run.deployment_revision is not None:
+        annotations = dict(dmeta.get("annotations") or {})
+        if annotations.get(REVISION_ANNOTATION) != run.deployment_revision:
+            annotations[REVISION_ANNOTATION] = run.deployment_revision
+            plan.annotations = annotations
+    return plan
 
 
-def _requeue_after(live: list[Obj], min_ready: float, now: float) -> float | None:
-    if min_ready <= 0:
-        return None
-    waits = [since + min_ready - now for p in live if (since := _ready_since(p)) is not None
-             and since + min_ready > now]
-    return min(waits) if waits else None
+def _paused_conditions(run: _Run) -> None:
+    """checkPausedConditions: DeploymentPaused while paused, DeploymentResumed once resumed
+    (never over a ProgressDeadlineExceeded)."""
+    d, conds = run.d, run.conditions
+    if not _has_deadline(d):
+        return
+    current = _condition(conds, "Progressing")
+    if current is not None and current.get("reason") == TIMED_OUT:
+        return
+    paused_now = current is not None and current.get("reason") == PAUSED
+    if (d.get("spec") or {}).get("paused") and not paused_now:
+        _set_condition(conds, "Progressing", "Unknown", PAUSED, "Deployment is paused", run.now)
+    elif not (d.get("spec") or {}).get("paused") and paused_now:
+        _set_condition(conds, "Progressing", "Unknown", RESUMED, "Deployment is resumed", run.now)
 
 
-def _condition(previous: Iterable[Obj], type_: str, status: str, reason: str, message: str,
-               now: float) -> dict[str, Any]:
-    """A condition; keeps the old timestamps when nothing (or only the reason) changed."""
-    stamp = rfc3339(now)
-    old = next((c for c in previous if c.get("type") == type_), None) or {}
-    same_status = old.get("status") == status
-    unchanged = same_status and old.get("reason") == reason and old.get("message") == message
-    return {"type": type_, "status": status, "reason": reason, "message": message,
-            "lastUpdateTime": old.get("lastUpdateTime", stamp) if unchanged else stamp,
-            "lastTransitionTime": old.get("lastTransitionTime", stamp) if same_status else stamp}
+def history(replicasets: Iterable[Obj], deployment: Obj) -> list[Obj]:
+    """The Deployment's ReplicaSets (controller reference) by revision, oldest first."""
+    uid = meta(deployment).get("uid")
+    return sorted((rs for rs in replicasets if controller_uid(rs) == uid),
+                  key=lambda rs: (revision_of(rs), _created(rs)))
 
 
-def _status(deployment: Obj, live: list[Obj], current: str, available: Mapping[int, bool],
-            ready: Mapping[int, bool], replicas: int, max_unavailable: int, paused: bool,
-            now: float) -> dict[str, Any]:
-    meta = _meta(deployment)
-    previous = ((deployment.get("status") or {}).get("conditions")) or ()
-    updated = sum(_hash(p) == current for p in live)
-    n_ready = sum(ready[id(p)] for p in live)
-    n_available = sum(available[id(p)] for p in live)
-    rs_name = f'ReplicaSet "{meta.get("name", "")}-{current}"'
-    if n_available >= replicas - max_unavailable:
-        avail = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
-    else:
-        avail = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
-    if paused:
-        progress = ("Unknown", "DeploymentPaused", "Deployment is paused")
-    elif updated == replicas == len(live) and n_available >= replicas:
-        progress = ("True", "NewReplicaSetAvailable", f"{rs_name} has successfully progressed.")
-    else:
-        progress = ("True", "ReplicaSetUpdated", f"{rs_name} is progressing.")
-    status: dict[str, Any] = {
-        "replicas": len(live), "updatedReplicas": updated, "readyReplicas": n_ready,
-        "availableReplicas": n_available, "unavailableReplicas": max(0, replicas - n_available),
-        "conditions": [_condition(previous, "Available", *avail, now),
-                       _condition(previous, "Progressing", *progress, now)],
-    }
-    if meta.get("generation") is not None:
-        status["observedGeneration"] = meta["generation"]
-    return status
+def rollback_target(replicasets: Iterable[Obj], deployment: Obj, to_revision: int = 0) -> Obj:
+    """The ReplicaSet ``kubectl rollout undo`` goes back to: ``to_revision``, or (0) the one
+    before the latest. Raises LookupError with kubectl's message when there is none."""
+    revisions = history(replicasets, deployment)
+    if to_revision:
+        for rs in revisions:
+            if revision_of(rs) == to_revision:
+                return rs
+        raise LookupError(f"unable to find specified revision {to_revision} in history")
+    if len(revisions) < 2:
+        raise LookupError("no rollout history found for deployment "
+                          f'"{meta(deployment).get("name", "")}"')
+    return revisions[-2]
+
+
+def rollback_patch(deployment: Obj, rs: Obj) -> list[dict[str, Any]]:
+    """The JSON patch kubectl's rollback sends: the ReplicaSet's template (hash label removed)
+    and the Deployment's annotations with the ReplicaSet's (but the skipped ones) over them."""
+    annotations = dict(meta(deployment).get("annotations") or {})
+    for key, value in (meta(rs).get("annotations") or {}).items():
+        if key not in SKIPPED_ANNOTATIONS:
+            annotations[key] = value
+    return [{"op": "replace", "path": "/spec/template", "value": strip_hash((rs.get("spec") or {}).get("template") or {})},
+            {"op": "replace", "path": "/metadata/annotations", "value": annotations}]
+

@@ -1,8 +1,9 @@
-"""Pod templates: their stable hash and the pods stamped from them.
+"""Pod templates: their stable hash, and the pods a ReplicaSet stamps from its template.
 
-Pure and deterministic. The hash plays the part of Kubernetes' ``pod-template-hash``: every pod
-a Deployment creates carries it as a label, which is how the controller tells pods of the
-current template from older ones without ReplicaSet objects.
+Pure and deterministic. The hash is Kubernetes' ``pod-template-hash``: the Deployment
+controller names each ReplicaSet ``<deployment>-<hash>`` and puts the hash into the
+ReplicaSet's selector, template labels and labels, so pods of different templates never
+match each other's ReplicaSets.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from haplane.clock import rfc3339
 
 __all__ = [
     "HASH_LABEL", "REVISION_ANNOTATION", "template_hash", "pod_from_template", "pod_name", "random_suffixes",
+    "controller_ref",
 ]
 
 HASH_LABEL = "pod-template-hash"
@@ -34,57 +36,56 @@ def _encode(number: int, length: int) -> str:
     return "".join(out)
 
 
-def template_hash(template: Mapping[str, Any]) -> str:
+def template_hash(template: Mapping[str, Any], collision_count: int | None = None) -> str:
     """10 DNS-label-safe characters (~47 bits) of the SHA-256 of the template's canonical JSON.
 
     Stable across processes and Python versions: keys sorted, no whitespace, so two templates
-    that are equal as JSON hash the same whatever their key order.
+    that are equal as JSON hash the same whatever their key order. ``collision_count`` (the
+    Deployment's ``status.collisionCount``) is mixed in, as Kubernetes does, so that a name
+    already taken by a foreign ReplicaSet can be avoided.
     """
     canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if collision_count:
+        canonical += f"#{collision_count}"
     return _encode(int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big"), 10)
 
 
-def pod_name(deployment_name: str, hash_: str, suffix: str) -> str:
-    return f"{deployment_name}-{hash_}-{suffix}"
+def pod_name(owner_name: str, suffix: str) -> str:
+    return f"{owner_name}-{suffix}"
 
 
 def random_suffixes(rng: random.Random, length: int = 5) -> Callable[[int], list[str]]:
-    """A ``new_names`` source for :func:`~.deployment.reconcile`: ``n -> n`` random suffixes."""
+    """A ``new_names`` source for the ReplicaSet reconcile: ``n -> n`` random suffixes."""
     return lambda n: [_encode(rng.getrandbits(64), length) for _ in range(n)]
 
 
-def pod_from_template(
-    deployment: Mapping[str, Any], template_hash: str, name_suffix: str, now: float, uid: str | None = None,
-    *, revision: int | str | None = None,
-) -> dict[str, Any]:
-    """A new Pod of ``deployment``'s ``spec.template`` (deep-copied; the input is not touched).
+def controller_ref(owner: Mapping[str, Any]) -> dict[str, Any]:
+    """The controller ownerReference a dependent of ``owner`` carries (``blockOwnerDeletion``)."""
+    meta = owner.get("metadata") or {}
+    return {"apiVersion": owner.get("apiVersion") or "apps/v1", "kind": owner.get("kind", ""),
+            "name": meta.get("name", ""), "uid": meta.get("uid", ""), "controller": True,
+            "blockOwnerDeletion": True}
 
-    Name ``<deploy>-<hash>-<suffix>``; labels = template labels + ``pod-template-hash``;
-    annotations = template annotations + ``deployment.kubernetes.io/revision`` (``revision``,
-    else the Deployment's own annotation); a controller ownerReference to the Deployment with
-    ``blockOwnerDeletion``; ``creationTimestamp`` from ``now``; ``uid`` only when given (else
-    the API server assigns one); ``status.phase`` Pending.
+
+def pod_from_template(owner: Mapping[str, Any], name_suffix: str, now: float, uid: str | None = None) -> dict[str, Any]:
+    """A new Pod of ``owner``'s ``spec.template`` (a ReplicaSet; deep-copied, the input is not touched).
+
+    Name ``<owner>-<suffix>``; labels and annotations = the template's; a controller
+    ownerReference to the owner; ``creationTimestamp`` from ``now``; ``uid`` only when given
+    (else the caller assigns one); ``status.phase`` Pending.
     """
-    meta = deployment.get("metadata") or {}
-    template = (deployment.get("spec") or {}).get("template") or {}
+    meta = owner.get("metadata") or {}
+    template = (owner.get("spec") or {}).get("template") or {}
     tmeta = template.get("metadata") or {}
-    if revision is None:
-        revision = (meta.get("annotations") or {}).get(REVISION_ANNOTATION)
-    annotations = dict(tmeta.get("annotations") or {})
-    if revision is not None:
-        annotations[REVISION_ANNOTATION] = str(revision)
     pod_meta: dict[str, Any] = {
-        "name": pod_name(meta.get("name", ""), template_hash, name_suffix),
+        "name": pod_name(meta.get("name", ""), name_suffix),
         "namespace": meta.get("namespace") or "default",
         "creationTimestamp": rfc3339(now),
-        "labels": {**(tmeta.get("labels") or {}), HASH_LABEL: template_hash},
-        "annotations": annotations,
-        "ownerReferences": [{
-            "apiVersion": deployment.get("apiVersion") or "apps/v1", "kind": "Deployment",
-            "name": meta.get("name", ""), "uid": meta.get("uid", ""),
-            "controller": True, "blockOwnerDeletion": True,
-        }],
+        "labels": dict(tmeta.get("labels") or {}),
+        "ownerReferences": [controller_ref(owner)],
     }
+    if tmeta.get("annotations"):
+        pod_meta["annotations"] = dict(tmeta["annotations"])
     if uid is not None:
         pod_meta["uid"] = uid
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
