@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import json
 import os
 import time
 import uuid
@@ -16,6 +15,8 @@ import pytest
 
 from haplane.cli_workloads import update_with_retry
 from haplane.client import Client
+from haplane.control.reconcile.deployment import revision_of, rollback_patch, rollback_target
+from haplane.control.reconcile.podtemplate import REVISION_ANNOTATION
 from haplane.localcluster import LocalCluster
 from tests.integration.conftest import make_cluster, running_cluster
 
@@ -141,18 +142,27 @@ async def test_rolling_update_and_rollback(c3: Client) -> None:
         return None
     await eventually("rolled to the new template", rolled)
     assert peak <= 4, f"maxSurge=1: never more than 4 pods, saw {peak}"
-    history = await c3.get("ConfigMap", "roll-history")
-    assert sorted(history["data"]) == ["1", "2"]
-    old_template = json.loads(history["data"]["1"])["template"]
-    await update_with_retry(c3, "Deployment", "roll", "default",
-                            lambda dep: dict(dep, spec=dict(dep["spec"], template=old_template)))
+    dep = await c3.get("Deployment", "roll")
+    replicasets = (await c3.list("ReplicaSet", label_selector="app=roll"))["items"]
+    assert sorted((revision_of(rs), rs["spec"]["replicas"]) for rs in replicasets) == [(1, 0), (2, 3)]
+    assert dep["metadata"]["annotations"][REVISION_ANNOTATION] == "2"
+    # kubectl's rollout undo: the previous revision's ReplicaSet template, JSON-patched back in.
+    await c3.patch("Deployment", "roll", rollback_patch(dep, rollback_target(replicasets, dep)))
 
     async def back() -> list[dict] | None:
         done = await _exactly(c3, "roll", 3)
         return done if done and {p["metadata"]["labels"]["pod-template-hash"] for p in done} == first_hash else None
     await eventually("rolled back", back)
     await eventually("exactly 3 processes", lambda: processes_with(marker) == 3)
+    replicasets = (await c3.list("ReplicaSet", label_selector="app=roll"))["items"]
+    assert sorted((revision_of(rs), rs["spec"]["replicas"]) for rs in replicasets) == [(2, 0), (3, 3)]
     await c3.delete("Deployment", "roll")
+
+    async def collected() -> bool:  # Deployment -> ReplicaSets -> pods, by ownerReferences
+        left = [(await c3.list(kind, label_selector="app=roll"))["items"] for kind in ("ReplicaSet", "Pod")]
+        return not any(left)
+    await eventually("the ReplicaSets and pods collected", collected)
+    await eventually("no processes left", lambda: processes_with(marker) == 0)
 
 
 async def test_dead_node_pods_move_and_stale_pods_are_stopped_on_return(three_nodes: LocalCluster,
