@@ -57,7 +57,8 @@ def _requests(stderr: str) -> list[tuple[str, str, str]]:
             ["selfsubjectrulesreviews", "authorization.k8s.io/v1", "false", "SelfSubjectRulesReview"]],
             id="api-resources-cluster-scoped"),
         pytest.param(("api-resources", "--api-group=apps"), [
-            ["deployments", "deploy", "apps/v1", "true", "Deployment"]], id="api-resources-apps"),
+            ["deployments", "deploy", "apps/v1", "true", "Deployment"],
+            ["replicasets", "rs", "apps/v1", "true", "ReplicaSet"]], id="api-resources-apps"),
         pytest.param(("api-resources", "--verbs=list", "--namespaced=true", "--api-group="), [
             ["configmaps", "cm", "v1", "true", "ConfigMap"], ["endpoints", "ep", "v1", "true", "Endpoints"],
             ["events", "ev", "v1", "true", "Event"], ["pods", "po", "v1", "true", "Pod"],

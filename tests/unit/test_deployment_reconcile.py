@@ -468,6 +468,22 @@ def test_rollback_target_and_patch() -> None:
     assert "deployment.kubernetes.io/desired-replicas" not in annotations["value"]
 
 
+def test_a_template_that_differs_only_by_empty_members_is_the_same_revision() -> None:
+    """kubectl's rollback writes back the ReplicaSet's template as Go serialises it
+    (``resources: {}`` where there was nothing): the old ReplicaSet is found, not a new one made."""
+    w = settle(World(deployment(2)))
+    w.set_image("v2")
+    settle(w)
+    d = copy.deepcopy(w.d)
+    d["spec"]["template"] = rollback_patch(w.d, rollback_target(w.rss, w.d))[0]["value"]
+    d["spec"]["template"]["spec"]["containers"][0]["resources"] = {}
+    d["spec"]["template"]["metadata"]["annotations"] = {}
+    d["metadata"]["generation"] += 1
+    w.d = d
+    settle(w)
+    assert rs_summary(w) == [(2, 0), (3, 2)]
+
+
 def test_restart_annotation_makes_a_new_revision() -> None:
     w = settle(World(deployment(2)))
     d = copy.deepcopy(w.d)

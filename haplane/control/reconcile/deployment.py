@@ -56,6 +56,7 @@ from haplane.control.reconcile.podtemplate import (
     HASH_LABEL,
     REVISION_ANNOTATION,
     controller_ref,
+    same_template,
     template_hash,
 )
 from haplane.model.selectors import label_selector_from_obj
@@ -187,7 +188,7 @@ def new_replicaset_of(deployment: Obj, replicasets: Iterable[Obj]) -> Obj | None
     """The oldest of ``replicasets`` whose template is the Deployment's, ignoring the hash label."""
     template = (deployment.get("spec") or {}).get("template") or {}
     for rs in sorted(replicasets, key=lambda r: (_created(r), meta(r).get("name", ""))):
-        if strip_hash((rs.get("spec") or {}).get("template") or {}) == template:
+        if same_template(strip_hash((rs.get("spec") or {}).get("template") or {}), template):
             return rs
     return None
 

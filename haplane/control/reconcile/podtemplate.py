@@ -19,7 +19,7 @@ from haplane.clock import rfc3339
 
 __all__ = [
     "HASH_LABEL", "REVISION_ANNOTATION", "template_hash", "pod_from_template", "pod_name", "random_suffixes",
-    "controller_ref",
+    "controller_ref", "semantic", "same_template",
 ]
 
 HASH_LABEL = "pod-template-hash"
@@ -36,15 +36,37 @@ def _encode(number: int, length: int) -> str:
     return "".join(out)
 
 
+def semantic(value: Any) -> Any:
+    """``value`` with every empty or null member of an object removed, recursively: what
+    Kubernetes' semantic equality ignores (an absent ``resources`` and ``resources: {}`` are the
+    same template — kubectl's rollback sends the latter for the former)."""
+    if isinstance(value, Mapping):
+        out = {}
+        for key, sub in value.items():
+            sub = semantic(sub)
+            if sub is not None and sub != {} and sub != []:
+                out[key] = sub
+        return out
+    if isinstance(value, list):
+        return [semantic(item) for item in value]
+    return value
+
+
+def same_template(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Equal as Kubernetes compares pod templates (see :func:`semantic`)."""
+    return semantic(a) == semantic(b)
+
+
 def template_hash(template: Mapping[str, Any], collision_count: int | None = None) -> str:
     """10 DNS-label-safe characters (~47 bits) of the SHA-256 of the template's canonical JSON.
 
-    Stable across processes and Python versions: keys sorted, no whitespace, so two templates
-    that are equal as JSON hash the same whatever their key order. ``collision_count`` (the
-    Deployment's ``status.collisionCount``) is mixed in, as Kubernetes does, so that a name
-    already taken by a foreign ReplicaSet can be avoided.
+    Stable across processes and Python versions: keys sorted, no whitespace, empty members
+    dropped (:func:`semantic`), so two templates that are semantically equal hash the same
+    whatever their key order. ``collision_count`` (the Deployment's ``status.collisionCount``)
+    is mixed in, as Kubernetes does, so that a name already taken by a foreign ReplicaSet can
+    be avoided.
     """
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(semantic(template), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     if collision_count:
         canonical += f"#{collision_count}"
     return _encode(int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big"), 10)
