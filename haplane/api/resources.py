@@ -179,7 +179,8 @@ class ResourceAPI:
         try:
             return await self.store.get(ref.info.kind, _ns(ref), ref.name, stale=stale)
         except NotFound:
-            raise NotFound(f'{ref.info.plural} "{ref.name}" not found') from None
+            resource = f"{ref.info.plural}.{ref.info.group}" if ref.info.group else ref.info.plural
+            raise NotFound(f'{resource} "{ref.name}" not found') from None  # Kubernetes' wording
 
     async def watch(self, request: web.Request, ref: Ref) -> web.StreamResponse:
         opts = parse_watch(ref.info.kind, request.query)

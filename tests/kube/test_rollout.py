@@ -141,6 +141,26 @@ def test_scale_deployment(web: KubeCluster) -> None:
     assert [r[1] for r in revisions(web, "web")] == [3]
 
 
+@pytest.mark.parametrize(("args", "code", "expected"), [
+    pytest.param(("get", "deploy/web", "--subresource=scale", "-o", "jsonpath={.kind} {.spec.replicas} {.status.selector}"),
+                 0, "Scale 3 app=web", id="get-scale"),
+    pytest.param(("patch", "deploy/web", "--subresource=scale", "--type=merge", "-p", '{"spec":{"replicas":3}}'),
+                 0, "scale.autoscaling/web patched (no change)", id="patch-scale-merge"),
+    pytest.param(("patch", "deploy/web", "--subresource=scale", "--type=json",
+                  "-p", '[{"op":"replace","path":"/spec/replicas","value":3}]'),
+                 0, "scale.autoscaling/web patched (no change)", id="patch-scale-json"),
+    pytest.param(("patch", "deploy/web", "--subresource=scale", "--type=merge", "-p", '{"spec":{"replicas":-1}}'),
+                 1, "spec.replicas", id="patch-scale-negative-refused"),
+    pytest.param(("scale", "deploy/nosuch", "--replicas=1"), 1, 'deployments.apps "nosuch" not found',
+                 id="scale-missing"),
+])
+def test_scale_subresource(web: KubeCluster, args: tuple[str, ...], code: int, expected: str) -> None:
+    proc = web.kubectl(*args, check=False)
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert expected in (proc.stdout if code == 0 else proc.stderr), (proc.stdout, proc.stderr)
+    assert get_json(web, "deploy", "web")["spec"]["replicas"] == 3
+
+
 def test_scale_replicaset_of_a_deployment_is_put_back(web: KubeCluster) -> None:
     (rs,) = replicasets(web, "web")
     name = rs["metadata"]["name"]
