@@ -171,7 +171,7 @@ async def _undo(c: Client, name: str, ns: str, to_revision: int | None) -> int:
             raise UsageError(f'you cannot rollback a paused deployment; resume it first with '
                              f'"haplane rollout resume deployment/{name}" and try again')
         try:
-            rs = rollback_target(await _history_of(c, dep), to_revision or 0)
+            rs = rollback_target(await _history_of(c, dep), dep, to_revision or 0)
         except LookupError as exc:
             raise errors.NotFound(str(exc)) from None
         # The read resourceVersion in the patch makes it a compare-and-swap (409 if it moved).

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -245,6 +247,38 @@ def test_rollout_status_fails_past_the_progress_deadline(kube: KubeCluster) -> N
     assert (progressing["status"], progressing["reason"]) == ("False", "ProgressDeadlineExceeded")
     assert progressing["message"].endswith("has timed out progressing.")
     kube.kubectl("delete", "deploy", "stuck")
+
+
+def haplane(kube: KubeCluster, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([sys.executable, "-m", "haplane", "--config", kube.lc.path("client.json"), *args],
+                          capture_output=True, text=True, timeout=100)
+    assert not ok or proc.returncode == 0, f"haplane {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_haplane_cli_rollouts_use_the_replicasets(web: KubeCluster) -> None:
+    """haplane's own CLI reads the same ReplicaSets: history, undo, restart, pause / resume, status."""
+    out = haplane(web, "rollout", "history", "deployment/web").stdout.splitlines()
+    assert out[0] == "deployment.apps/web" and [line.split(None, 1) for line in out[2:]] == [
+        ["3", "create v1"], ["4", "update to v2"]]
+    assert haplane(web, "rollout", "undo", "deployment/web", "--to-revision", "3").stdout.strip() == \
+        "deployment.apps/web rolled back"
+    rolled_out(web, "web")
+    assert revisions(web, "web") == [(4, 0, "v2"), (5, 3, "v1")]
+    assert haplane(web, "rollout", "pause", "deployment/web").stdout.strip() == "deployment.apps/web paused"
+    assert haplane(web, "rollout", "restart", "deployment/web").stdout.strip() == "deployment.apps/web restarted"
+    time.sleep(1.5)  # paused: the new template waits, no ReplicaSet is made for it
+    assert revisions(web, "web") == [(4, 0, "v2"), (5, 3, "v1")]
+    dep = get_json(web, "deploy", "web")
+    assert next(c for c in dep["status"]["conditions"] if c["type"] == "Progressing")["reason"] == "DeploymentPaused"
+    undo = haplane(web, "rollout", "undo", "deployment/web", ok=False)
+    assert undo.returncode == 1 and "cannot rollback a paused deployment" in undo.stderr
+    haplane(web, "rollout", "resume", "deployment/web")
+    status = haplane(web, "rollout", "status", "deployment/web", "--timeout", "90")
+    assert status.stdout.strip().endswith('deployment "web" successfully rolled out'), status.stdout
+    assert [r[0] for r in revisions(web, "web")] == [4, 5, 6]
+    (newest,) = [rs for rs in replicasets(web, "web") if rs["spec"]["replicas"]]
+    assert "kubectl.kubernetes.io/restartedAt" in newest["spec"]["template"]["metadata"]["annotations"]
 
 
 def test_delete_deployment_collects_replicasets_and_pods(web: KubeCluster) -> None:
