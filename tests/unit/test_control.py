@@ -125,6 +125,8 @@ REF = [{"uid": "d1", "controller": True}]
 
 @pytest.mark.parametrize("change, wakes", [
     pytest.param(_change("DELETED", "Deployment"), True, id="owner-deleted"),
+    pytest.param(_change("DELETED", "ReplicaSet"), True, id="replicaset-deleted-owns-pods"),
+    pytest.param(_change("ADDED", "ReplicaSet", REF), True, id="owned-replicaset-created"),
     pytest.param(_change("DELETED", "Pod", REF), True, id="pod-deleted-may-own-things"),
     pytest.param(_change("DELETED", "Event"), False, id="event-deleted"),
     pytest.param(_change("ADDED", "Pod", REF), True, id="owned-pod-created"),
@@ -161,6 +163,9 @@ def dep(replicas: int = 3, gen: int = 2, observed: int = 2, updated: int = 3, to
     pytest.param(dep(updated=1, total=4), False, "1 out of 3 new replicas", id="updating"),
     pytest.param(dep(total=4), False, "1 old replicas are pending termination", id="old-pending"),
     pytest.param(dep(available=2), False, "2 of 3 updated replicas are available", id="not-available"),
+    pytest.param(dict(dep(updated=1), status=dict(dep(updated=1)["status"], conditions=[
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}])), False,
+        'error: deployment "web" exceeded its progress deadline', id="deadline-exceeded"),
 ])
 def test_rollout_progress(d: dict, done: bool, fragment: str) -> None:
     ok, message = rollout_progress(d)
