@@ -281,6 +281,20 @@ def test_haplane_cli_rollouts_use_the_replicasets(web: KubeCluster) -> None:
     assert "kubectl.kubernetes.io/restartedAt" in newest["spec"]["template"]["metadata"]["annotations"]
 
 
+def test_haplane_drain_finds_the_deployment_through_the_replicaset(web: KubeCluster) -> None:
+    """maxUnavailable 0: drain may evict none of web's pods, which it only knows by following
+    pod -> ReplicaSet -> Deployment; it gives up at its timeout and has deleted nothing."""
+    pods = get_json(web, "pods", "-l", "app=web")["items"]
+    node = pods[0]["spec"]["nodeName"]
+    proc = haplane(web, "drain", node, "--timeout", "3", ok=False)
+    try:
+        assert proc.returncode == 1 and "timed out waiting to evict" in proc.stdout, (proc.stdout, proc.stderr)
+        assert {p["metadata"]["uid"] for p in get_json(web, "pods", "-l", "app=web")["items"]} == \
+            {p["metadata"]["uid"] for p in pods}
+    finally:
+        haplane(web, "uncordon", node)
+
+
 def test_delete_deployment_collects_replicasets_and_pods(web: KubeCluster) -> None:
     assert web.kubectl("delete", "deploy", "web").stdout.startswith('deployment.apps "web" deleted')
     wait_for("ReplicaSets and pods collected",
