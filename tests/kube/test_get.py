@@ -370,18 +370,22 @@ def test_delete_cascade(app: KubeCluster, cascade: str, pods_remain: bool) -> No
     out = app.kubectl("delete", "deployment", name, "-n", NS, f"--cascade={cascade}").stdout
     assert out.strip() == f'deployment.apps "{name}" deleted from {NS} namespace'
     assert app.kubectl("get", "deploy", name, "-n", NS, check=False).returncode == 1
+    replicasets = app.kubectl("get", "rs", "-n", NS, "-l", f"app={name}", "-o", "json")
     if cascade == "foreground":
-        # kubectl returned once the Deployment was gone: its pods (and its history) went first.
-        assert pods_of(app, name) == []
-        assert app.kubectl("get", "cm", f"{name}-history", "-n", NS, check=False).returncode == 1
+        # kubectl returned once the Deployment was gone: its ReplicaSet and pods went first.
+        assert pods_of(app, name) == [] and json.loads(replicasets.stdout)["items"] == []
     elif cascade == "background":
         wait_for("the garbage collector", lambda: pods_of(app, name) == [])
     else:
         time.sleep(2)  # give a (wrong) collection the time it would need to show
         left = pods_of(app, name)
         assert {p["metadata"]["uid"] for p in left} == before
-        assert all(not p["metadata"].get("ownerReferences") for p in left)
-        app.kubectl("delete", "pods", "-n", NS, "-l", f"app={name}", "--grace-period=0", "--force")
+        # As on Kubernetes: the ReplicaSet is orphaned (no owner left), its pods stay its own.
+        (rs,) = json.loads(app.kubectl("get", "rs", "-n", NS, "-l", f"app={name}", "-o", "json").stdout)["items"]
+        assert not rs["metadata"].get("ownerReferences")
+        assert all(p["metadata"]["ownerReferences"][0]["uid"] == rs["metadata"]["uid"] for p in left)
+        app.kubectl("delete", "rs", "-n", NS, "-l", f"app={name}")
+        wait_for("the orphaned ReplicaSet's pods collected", lambda: pods_of(app, name) == [])
     assert pods_remain == (cascade == "orphan")
 
 
