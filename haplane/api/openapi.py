@@ -356,6 +356,14 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
                         "description": "What to do with unknown fields in the body: Ignore drops them silently, "
                                        "Warn (the default) drops them with a Warning header, Strict refuses the "
                                        "request with a 400 BadRequest naming them."},
+    "dryRun": {"schema": {"type": "string", "enum": ["All"]},
+               "description": "All: validate the request and answer the object it would store, writing nothing."},
+    "fieldManager": {"schema": {"type": "string", "maxLength": 128},
+                     "description": "The name of the actor making the change, recorded in metadata.managedFields. "
+                                    "Required for apply patches; otherwise derived from the User-Agent."},
+    "force": {"schema": {"type": "boolean"},
+              "description": "Apply patches only: take over the fields other managers own instead of failing "
+                             "with a 409 Conflict."},
     "container": {"schema": {"type": "string"},
                   "description": "The container to read the logs of; defaults to the only one."},
     "tailLines": {"schema": {"type": "integer", "minimum": 0},
@@ -368,10 +376,10 @@ OPERATION_PARAMETERS: dict[str, tuple[str, ...]] = {
     "list": ("labelSelector", "fieldSelector", "resourceVersion", "watch", "allowWatchBookmarks", "timeoutSeconds",
              "stale"),
     "get": ("resourceVersion", "stale"),
-    "post": ("fieldValidation",),
-    "put": ("fieldValidation",),
-    "patch": ("fieldValidation",),
-    "delete": (),
+    "post": ("dryRun", "fieldManager", "fieldValidation"),
+    "put": ("dryRun", "fieldManager", "fieldValidation"),
+    "patch": ("dryRun", "fieldManager", "fieldValidation", "force"),
+    "delete": ("dryRun",),
 }
 _ACTIONS = {"get": "get", "update": "put", "patch": "patch", "create": "post", "delete": "delete"}
 _VERB_PREFIX = {"get": "read", "put": "replace", "patch": "patch", "post": "create", "delete": "delete"}

@@ -11,6 +11,7 @@ Paths (``{prefix}`` is ``/api/v1`` or ``/apis/apps/v1``)::
 from __future__ import annotations
 
 import asyncio
+import copy
 import secrets
 import ssl
 import string
@@ -23,11 +24,20 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from haplane.api import fieldvalidation, tables
-from haplane.api.body import PATCH_TYPES, read_json
+from haplane.api import tables
+from haplane.api.body import (
+    APPLY_PATCH,
+    JSON_PATCH,
+    MERGE_PATCH,
+    PATCH_TYPES,
+    duplicate_fields,
+    read_body,
+    read_json,
+)
 from haplane.api.deletion import parse_delete_options
 from haplane.api.listing import INITIAL_EVENTS_END, encode_continue, parse_list, parse_watch
 from haplane.api.logs import pod_logs
+from haplane.api.managedfields import server_side_apply, track_update
 from haplane.api.mutations import (
     check_identity,
     json_patch,
@@ -36,12 +46,25 @@ from haplane.api.mutations import (
     scale_of,
     stamp_new,
 )
+from haplane.api.strategic import strategic_merge_patch
 from haplane.api.streams import STREAM_SUBRESOURCES, pod_stream
-from haplane.errors import BadRequest, Conflict, Expired, Gone, HaplaneError, MethodNotAllowed, NotFound
+from haplane.api.writeopts import WriteOptions, write_options
+from haplane.errors import (
+    AlreadyExists,
+    BadRequest,
+    Conflict,
+    Expired,
+    Gone,
+    HaplaneError,
+    MethodNotAllowed,
+    NotFound,
+)
 from haplane.model import registry
 from haplane.model.ownership import FOREGROUND, in_foreground_deletion
 from haplane.model.registry import KindInfo
+from haplane.model.structure import shape_of
 from haplane.store import commands
+from haplane.store.fsm import updated_object
 from haplane.store.store import Store
 
 SUBRESOURCES = frozenset({"", "status", "scale", "log", "eviction", *STREAM_SUBRESOURCES})
@@ -138,7 +161,7 @@ class ResourceAPI:
                 return await self.get(request, ref)
             if method == "PUT" and ref.sub != "log":
                 return await self.replace(request, ref, user_name)
-            if method == "PATCH" and ref.sub in ("", "scale"):
+            if method == "PATCH" and ref.sub in ("", "scale", "status"):
                 return await self.patch(request, ref, user_name)
             if method == "DELETE" and ref.sub == "":
                 return await self.delete(request, ref, user_name)
@@ -175,6 +198,8 @@ class ResourceAPI:
         return respond(scale_of(obj) if ref.sub == "scale" else obj)
 
     async def _get(self, ref: Ref, *, stale: bool = False) -> dict:
+        """The object ``ref`` names; NotFound in Kubernetes' words. Dry runs read with
+        ``stale=True``: they write nothing, not even a read barrier."""
         assert ref.name is not None
         try:
             return await self.store.get(ref.info.kind, _ns(ref), ref.name, stale=stale)
@@ -240,83 +265,179 @@ class ResourceAPI:
         return resp
 
     # ---------------------------------------------------------------- write
+    # Every write takes the write options (haplane.api.writeopts): dryRun=All answers the object
+    # the write would store and writes nothing; fieldValidation decides what unknown and duplicate
+    # fields do; the field manager is recorded in metadata.managedFields (haplane.api.managedfields),
+    # stamped here, by the proposer, with this replica's clock.
     async def create(self, request: web.Request, ref: Ref, user: str) -> web.Response:
-        fields = fieldvalidation.directive(request.query)
-        body = await read_json(request)
+        opts = _options(request)
+        raw, body = await read_body(request)
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
         info = ref.info
         obj = stamp_new(body, kind=info.kind, namespaced=info.namespaced, ns=ref.ns, now=_now(),
                         uid=str(uuid.uuid4()), suffix=_suffix())
-        obj, warnings = registry.validate(info.kind, obj)
-        warnings = fieldvalidation.apply(fields, warnings)
-        op = commands.create(info.kind, _ns(ref, obj), obj, rid=_rid(request, user))
-        return respond(await self.store.write(op), 201, warnings)
+        obj, unknown = registry.validate(info.kind, obj)
+        warnings = opts.field_problems(info, unknown, _duplicates(request, raw, opts))
+        obj = track_update(None, obj, shape_of(info.model), manager=opts.manager, api_version=info.api_version,
+                           now=_now())
+        return respond(await self._create(ref, obj, opts, _rid(request, user)), 201, warnings)
+
+    async def _create(self, ref: Ref, obj: dict, opts: WriteOptions, rid: str) -> dict:
+        ns = _ns(ref, obj)
+        if not opts.dry_run:
+            return await self.store.write(commands.create(ref.info.kind, ns, obj, rid=rid))
+        # What the state machine's create would check and store, read locally.
+        if ns and ref.info.kind != "Namespace":
+            try:
+                await self.store.get("Namespace", "", ns, stale=True)
+            except NotFound:
+                raise NotFound(f'namespaces "{ns}" not found') from None
+        try:
+            await self.store.get(ref.info.kind, ns, obj["metadata"]["name"], stale=True)
+        except NotFound:
+            obj["metadata"]["generation"] = 1
+            return obj
+        raise AlreadyExists(f'{ref.info.plural} "{obj["metadata"]["name"]}" already exists')
 
     async def replace(self, request: web.Request, ref: Ref, user: str) -> web.Response:
-        fields = fieldvalidation.directive(request.query)
-        body = await read_json(request)
+        opts = _options(request)
+        raw, body = await read_body(request)
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")
         assert ref.name is not None
         if ref.sub == "scale":
-            return await self._scale(request, ref, user, replicas_from_scale(body))
+            replicas = replicas_from_scale(body)
+            return await self._scale(request, ref, user, opts, lambda _: replicas)
+        duplicates = _duplicates(request, raw, opts)
         info = ref.info
         obj = check_identity(body, kind=info.kind, name=ref.name, namespaced=info.namespaced, ns=ref.ns)
-        obj, warnings = registry.validate(info.kind, obj)
-        warnings = fieldvalidation.apply(fields, warnings)
-        meta = obj["metadata"]
-        op = commands.update(info.kind, _ns(ref), ref.name, obj, status=ref.sub == "status",
-                             rv=meta.get("resourceVersion"), uid=meta.get("uid"), rid=_rid(request, user))
-        return respond(await self.store.write(op), 200, warnings)
+        if ref.sub == "status":
+            obj, unknown = registry.validate(info.kind, obj)
+            warnings = opts.field_problems(info, unknown, duplicates)
+            meta = obj["metadata"]
+            if opts.dry_run:
+                current = await self._get(ref, stale=True)
+                _check_preconditions(ref, current, rv=meta.get("resourceVersion"), uid=meta.get("uid"))
+                return respond(updated_object(current, obj, status=True), 200, warnings)
+            op = commands.update(info.kind, _ns(ref), ref.name, obj, status=True,
+                                 rv=meta.get("resourceVersion"), uid=meta.get("uid"), rid=_rid(request, user))
+            return respond(await self.store.write(op), 200, warnings)
+        return await self._read_modify_write(ref, _rid(request, user), lambda _: obj, opts, duplicates)
 
     async def patch(self, request: web.Request, ref: Ref, user: str) -> web.Response:
-        fields = fieldvalidation.directive(request.query)
-        patch = await read_json(request, allowed=PATCH_TYPES)
-        merge = request.content_type == "application/merge-patch+json"
+        ctype = request.content_type
+        opts = _options(request, apply=ctype == APPLY_PATCH)
+        raw, patch = await read_body(request, allowed=PATCH_TYPES)
         rid = _rid(request, user)
+        duplicates = _duplicates(request, raw, opts)
+        if ctype == APPLY_PATCH:
+            if ref.sub:
+                raise MethodNotAllowed(f"server-side apply is not supported on the {ref.sub} subresource")
+            return await self._apply(ref, rid, patch, opts, duplicates)
+        shape = shape_of(ref.info.model)
 
-        def apply(cur: dict) -> Any:
-            return merge_patch(cur, patch) if merge else json_patch(cur, patch)
+        def patched(cur: dict) -> Any:
+            if ctype == MERGE_PATCH:
+                return merge_patch(cur, patch)
+            if ctype == JSON_PATCH:
+                return json_patch(cur, patch)
+            return strategic_merge_patch(cur, patch, shape)
         if ref.sub == "scale":
-            # kubectl scale PATCHes the Scale: patch the Scale view, write its replicas back.
-            obj, _ = await self._modify(ref, rid, lambda cur: _with_replicas(cur, replicas_from_scale(
-                apply(scale_of(cur)))), fields)
-            return respond(scale_of(obj))
-        return await self._read_modify_write(ref, rid, apply, fields)
+            return await self._scale(request, ref, user, opts, lambda cur: replicas_from_scale(patched(scale_of(cur))))
+        return await self._read_modify_write(ref, rid, patched, opts, duplicates, status=ref.sub == "status")
 
-    async def _scale(self, request: web.Request, ref: Ref, user: str, replicas: int) -> web.Response:
-        resp_obj = await self._modify(ref, _rid(request, user), lambda cur: _with_replicas(cur, replicas))
-        return respond(scale_of(resp_obj[0]))
+    async def _apply(self, ref: Ref, rid: str, config: Any, opts: WriteOptions,
+                     duplicates: list[str]) -> web.Response:
+        """Server-side apply: merge ``config`` as ``opts.manager``'s intent; creates the object when
+        there is none. Retried on a CAS conflict like any PATCH."""
+        info = ref.info
+        assert ref.name is not None
+        if not isinstance(config, dict):
+            raise BadRequest("an apply patch must be an object")
+        config = check_identity(config, kind=info.kind, name=ref.name, namespaced=info.namespaced, ns=ref.ns)
+        pinned = config["metadata"].pop("resourceVersion", None)
+        shape = shape_of(info.model)
+        for attempt in range(PATCH_RETRIES):
+            try:
+                current: dict | None = await self._get(ref, stale=opts.dry_run)
+            except NotFound:
+                if pinned:
+                    raise
+                current = None
+            merged = server_side_apply(current, config, shape, manager=opts.manager, api_version=info.api_version,
+                                       now=_now(), force=opts.force)
+            if current is None:
+                obj = stamp_new(merged, kind=info.kind, namespaced=info.namespaced, ns=ref.ns, now=_now(),
+                                uid=str(uuid.uuid4()), suffix=_suffix())
+                obj, unknown = registry.validate(info.kind, obj)
+                warnings = opts.field_problems(info, unknown, duplicates)
+                try:
+                    return respond(await self._create(ref, obj, opts, f"{rid}#{attempt}"), 201, warnings)
+                except AlreadyExists:
+                    continue
+            new, unknown = registry.validate(info.kind, merged)
+            warnings = opts.field_problems(info, unknown, duplicates)
+            try:
+                return respond(await self._update(ref, current, new, opts, f"{rid}#{attempt}", pinned=pinned),
+                               200, warnings)
+            except Conflict:
+                if pinned:
+                    raise
+        raise Conflict(f'{info.plural} "{ref.name}" kept changing; gave up after {PATCH_RETRIES} attempts')
 
-    async def _read_modify_write(self, ref: Ref, rid: str, change: Any, fields: str = "Warn") -> web.Response:
-        obj, warnings = await self._modify(ref, rid, change, fields)
+    async def _scale(self, request: web.Request, ref: Ref, user: str, opts: WriteOptions,
+                     replicas_of: Any) -> web.Response:
+        def set_replicas(cur: dict) -> dict:
+            new = dict(cur)
+            new["spec"] = dict(cur.get("spec") or {}, replicas=replicas_of(cur))
+            return new
+        obj, warnings = await self._modify(ref, _rid(request, user), set_replicas, opts, subresource="scale")
+        return respond(scale_of(obj), 200, warnings)
+
+    async def _read_modify_write(self, ref: Ref, rid: str, change: Any, opts: WriteOptions,
+                                 duplicates: list[str] | None = None, *, status: bool = False) -> web.Response:
+        obj, warnings = await self._modify(ref, rid, change, opts, duplicates, status=status)
         return respond(obj, 200, warnings)
 
-    async def _modify(self, ref: Ref, rid: str, change: Any, fields: str = "Warn") -> tuple[dict, list[str]]:
+    async def _modify(self, ref: Ref, rid: str, change: Any, opts: WriteOptions,
+                      duplicates: list[str] | None = None, *, status: bool = False,
+                      subresource: str = "") -> tuple[dict, list[str]]:
         """Apply ``change`` to the current object with a CAS, retrying on conflicts (as Kubernetes
         does for PATCH without a resourceVersion)."""
         info = ref.info
         assert ref.name is not None
         for attempt in range(PATCH_RETRIES):
-            current = await self._get(ref)
-            new = change(current)
+            current = await self._get(ref, stale=opts.dry_run)
+            new = change(copy.deepcopy(current))
             if not isinstance(new, dict):
                 raise BadRequest("the patched object is not a JSON object")
             new = check_identity(new, kind=info.kind, name=ref.name, namespaced=info.namespaced, ns=ref.ns)
-            new, warnings = registry.validate(info.kind, new)
-            warnings = fieldvalidation.apply(fields, warnings)
-            meta = new["metadata"]
-            pinned = meta.get("resourceVersion") not in (None, current["metadata"]["resourceVersion"])
-            op = commands.update(info.kind, _ns(ref), ref.name, new,
-                                 rv=meta.get("resourceVersion") or current["metadata"]["resourceVersion"],
-                                 uid=meta.get("uid"), rid=f"{rid}#{attempt}")
+            new, unknown = registry.validate(info.kind, new)
+            warnings = opts.field_problems(info, unknown, duplicates or [])
+            pinned = new["metadata"].get("resourceVersion") not in (None, current["metadata"]["resourceVersion"])
+            if not status:
+                new = track_update(current, new, shape_of(info.model), manager=opts.manager,
+                                   api_version=info.api_version, now=_now(), subresource=subresource)
             try:
-                return await self.store.write(op), warnings
+                return await self._update(ref, current, new, opts, f"{rid}#{attempt}", status=status,
+                                          pinned=new["metadata"].get("resourceVersion") if pinned else None), warnings
             except Conflict:
                 if pinned:
                     raise
         raise Conflict(f'{info.plural} "{ref.name}" kept changing; gave up after {PATCH_RETRIES} attempts')
+
+    async def _update(self, ref: Ref, current: dict, new: dict, opts: WriteOptions, rid: str, *,
+                      status: bool = False, pinned: str | None = None) -> dict:
+        """Write ``new`` over ``current`` (CAS on the resourceVersion ``pinned`` or else current's)."""
+        assert ref.name is not None
+        rv = pinned or current["metadata"]["resourceVersion"]
+        uid = new["metadata"].get("uid")
+        if opts.dry_run:
+            _check_preconditions(ref, current, rv=rv, uid=uid)
+            return updated_object(current, new, status=status)
+        op = commands.update(ref.info.kind, _ns(ref), ref.name, new, status=status, rv=rv, uid=uid, rid=rid)
+        return await self.store.write(op)
 
     async def delete(self, request: web.Request, ref: Ref, user: str) -> web.Response:
         return await self._delete(request, ref, user, await read_json(request, required=False))
@@ -349,8 +470,8 @@ class ResourceAPI:
         assert ref.name is not None
         rid = _rid(request, user)
         if opts.dry_run:
-            obj = await self._get(ref)
-            _check_preconditions(ref, obj, opts.uid, opts.resource_version)
+            obj = await self._get(ref, stale=True)  # a dry run reaches nothing in the Raft log
+            _check_preconditions(ref, obj, rv=opts.resource_version, uid=opts.uid)
             return respond(obj)
         if opts.policy == "Orphan":
             await self._orphan_dependents(ref, rid)
@@ -367,25 +488,25 @@ class ResourceAPI:
         """Mark the object for the garbage collector: a deletionTimestamp and the foregroundDeletion
         finalizer. It goes once its blocking dependents are gone (haplane.control.gc)."""
         def mark(cur: dict) -> dict:
-            _check_preconditions(ref, cur, uid, rv)
+            _check_preconditions(ref, cur, rv=rv, uid=uid)
             if in_foreground_deletion(cur):
                 return cur
             meta = dict(cur["metadata"])
             meta.setdefault("deletionTimestamp", _now())
             meta["finalizers"] = [*(meta.get("finalizers") or []), FOREGROUND]
             return dict(cur, metadata=meta)
-        return (await self._modify(ref, f"{rid}/foreground", mark))[0]
+        return (await self._modify(ref, f"{rid}/foreground", mark, API_SERVER))[0]
 
     async def _mark_deleting(self, ref: Ref, rid: str, grace: int, uid: str | None, rv: str | None) -> str:
         """Give a pod its deletion grace period before it goes, so its node agent stops the
         containers within it (0: at once) rather than within terminationGracePeriodSeconds.
         Returns the pod's uid."""
         def mark(cur: dict) -> dict:
-            _check_preconditions(ref, cur, uid, rv)
+            _check_preconditions(ref, cur, rv=rv, uid=uid)
             meta = dict(cur["metadata"], deletionGracePeriodSeconds=grace)
             meta.setdefault("deletionTimestamp", _now())
             return dict(cur, metadata=meta)
-        return str((await self._modify(ref, f"{rid}/grace", mark))[0]["metadata"]["uid"])
+        return str((await self._modify(ref, f"{rid}/grace", mark, API_SERVER))[0]["metadata"]["uid"])
 
     async def _orphan_dependents(self, ref: Ref, rid: str) -> None:
         """Strip owner references to the object so the garbage collector leaves its dependents."""
@@ -406,21 +527,33 @@ class ResourceAPI:
                         if not meta["ownerReferences"]:
                             del meta["ownerReferences"]
                         return dict(cur, metadata=meta)
-                    await self._modify(dep_ref, f"{rid}/orphan/{kind}/{obj['metadata']['name']}", strip)
-
-
-def _check_preconditions(ref: Ref, obj: dict, uid: str | None, rv: str | None) -> None:
-    meta = obj["metadata"]
-    if uid and uid != meta.get("uid"):
-        raise Conflict(f'Precondition failed: UID in precondition: {uid}, UID in object meta: {meta.get("uid")}')
-    if rv and rv != meta.get("resourceVersion"):
-        raise Conflict(f'Operation cannot be fulfilled on {ref.info.plural} "{ref.name}": the object has been '
-                       f"modified; please apply your changes to the latest version and try again")
+                    await self._modify(dep_ref, f"{rid}/orphan/{kind}/{obj['metadata']['name']}", strip, API_SERVER)
 
 
 # ------------------------------------------------------------------ helpers
-def _with_replicas(obj: dict, replicas: int) -> dict:
-    return dict(obj, spec=dict(obj.get("spec") or {}, replicas=replicas))
+# The API server's own writes (orphaning dependents, deletion marks) under one field manager.
+API_SERVER = WriteOptions(manager="haplane-api-server")
+
+
+def _options(request: web.Request, *, apply: bool = False) -> WriteOptions:
+    return write_options(request.query, request.headers.get("User-Agent"), apply=apply)
+
+
+def _duplicates(request: web.Request, raw: bytes, opts: WriteOptions) -> list[str]:
+    """Keys given twice in one object of the body (parsed again only when they would be reported)."""
+    if opts.validation == "Ignore":
+        return []
+    return duplicate_fields(raw, request.content_type)
+
+
+def _check_preconditions(ref: Ref, current: dict, *, rv: str | None, uid: str | None) -> None:
+    """The state machine's resourceVersion / uid preconditions, for a dry run."""
+    meta = current["metadata"]
+    if uid and uid != meta.get("uid"):
+        raise Conflict(f'{ref.info.kind} "{ref.name}": precondition failed: uid is {meta.get("uid")}, not {uid}')
+    if rv and rv != meta.get("resourceVersion"):
+        raise Conflict(f'Operation cannot be fulfilled on {ref.info.plural} "{ref.name}": the object has been '
+                       "modified; please apply your changes to the latest version and try again")
 
 
 def _event(etype: str, obj: dict) -> bytes:

@@ -31,7 +31,7 @@ from haplane.model.quantity import QUANTITY_PATTERN, format_quantity, parse_quan
 __all__ = [
     "KubeModel", "FieldError", "check_json", "check_unique", "describe_errors", "unknown_fields",
     "Int32", "Int64", "PositiveInt32", "PortNumber", "HostPort", "PortName", "IntOrName", "IntOrPercent",
-    "Quantity", "ResourceList", "Protocol", "is_zero",
+    "Quantity", "ResourceList", "Protocol", "is_zero", "merge_list", "merge_set", "retain_keys", "ATOMIC_STRUCT",
 ]
 
 INT32_MAX = 2**31 - 1
@@ -122,6 +122,33 @@ def _check_text(text: str, path: str) -> None:
     bad = _BAD_CHARS.search(text)
     if bad:
         raise FieldError(path, f"must not contain control characters (found {bad.group()!r})")
+
+
+# --- patch metadata ----------------------------------------------------------------------
+# How patches treat a field, as Kubernetes' Go struct tags say it (patchStrategy, patchMergeKey,
+# +listType, +listMapKey, +structType). Put on the pydantic field as ``json_schema_extra``: the
+# OpenAPI document carries them as is, and haplane.model.structure reads them for strategic merge
+# patch and server-side apply. A list without them is atomic (replaced as a whole).
+
+def merge_list(key: str, *keys: str) -> dict[str, Any]:
+    """A list of objects merged by ``key`` (the strategic merge key); server-side apply identifies
+    items by ``(key, *keys)`` (``x-kubernetes-list-map-keys``)."""
+    return {"x-kubernetes-patch-strategy": "merge", "x-kubernetes-patch-merge-key": key,
+            "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key, *keys]}
+
+
+def merge_set() -> dict[str, Any]:
+    """A list of scalars merged as a set (union) by both patch kinds."""
+    return {"x-kubernetes-patch-strategy": "merge", "x-kubernetes-list-type": "set"}
+
+
+def retain_keys() -> dict[str, Any]:
+    """A union-like object: a strategic merge patch clears the keys it does not name (``$retainKeys``)."""
+    return {"x-kubernetes-patch-strategy": "retainKeys"}
+
+
+ATOMIC_STRUCT: dict[str, Any] = {"x-kubernetes-map-type": "atomic"}
+"""Model-level ``json_schema_extra``: the object is owned and replaced as a whole (label selectors)."""
 
 
 # --- error reporting ----------------------------------------------------------------------

@@ -14,7 +14,16 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
-from haplane.model.base import FieldError, Int32, Int64, IntOrPercent, KubeModel, is_zero
+from haplane.model.base import (
+    FieldError,
+    Int32,
+    Int64,
+    IntOrPercent,
+    KubeModel,
+    is_zero,
+    merge_list,
+    retain_keys,
+)
 from haplane.model.meta import Condition, KubeObject, LabelSelectorSpec, TemplateMeta
 from haplane.model.pod import PodSpec
 
@@ -75,7 +84,7 @@ class DeploymentSpec(KubeModel):
     replicas: Int32 = 1
     selector: LabelSelectorSpec
     template: PodTemplateSpec
-    strategy: DeploymentStrategy = Field(default_factory=DeploymentStrategy)
+    strategy: DeploymentStrategy = Field(default_factory=DeploymentStrategy, json_schema_extra=retain_keys())
     revision_history_limit: Int32 = 10
     min_ready_seconds: Int32 = 0
     progress_deadline_seconds: Int32 = 600
@@ -96,7 +105,7 @@ class DeploymentStatus(KubeModel):
     ready_replicas: Int32 | None = None
     available_replicas: Int32 | None = None
     unavailable_replicas: Int32 | None = None
-    conditions: list[Condition] | None = None
+    conditions: list[Condition] | None = Field(None, json_schema_extra=merge_list("type"))
     collision_count: Int32 | None = None
 
 

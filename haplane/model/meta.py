@@ -7,10 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import AfterValidator, Field, WithJsonSchema, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
 from haplane.errors import BadRequest
-from haplane.model.base import FieldError, Int64, KubeModel, check_json, short_json
+from haplane.model.base import (
+    ATOMIC_STRUCT,
+    FieldError,
+    Int64,
+    KubeModel,
+    check_json,
+    merge_list,
+    merge_set,
+    short_json,
+)
 from haplane.model.names import (
     DNS1123_LABEL_PATTERN,
     DNS1123_SUBDOMAIN_PATTERN,
@@ -26,7 +35,7 @@ from haplane.model.selectors import LabelSelector, label_selector_from_obj
 
 __all__ = [
     "Labels", "Annotations", "DNSLabel", "DNSSubdomain", "QualifiedName", "LabelValue", "OwnerReference", "ObjectMeta", "TemplateMeta",
-    "ObjectReference", "Condition", "LabelSelectorRequirement", "LabelSelectorSpec", "KubeObject",
+    "ObjectReference", "Condition", "ManagedFieldsEntry", "LabelSelectorRequirement", "LabelSelectorSpec", "KubeObject",
 ]
 
 MAX_ANNOTATIONS_BYTES = 256 * 1024
@@ -80,6 +89,19 @@ class OwnerReference(KubeModel):
     block_owner_deletion: bool | None = None
 
 
+class ManagedFieldsEntry(KubeModel):
+    """Who owns which fields (server-side apply): ``fieldsV1`` is a fieldpath set in Kubernetes'
+    ``f:``/``k:``/``v:`` notation. Written by the API server (haplane.api.managedfields)."""
+
+    manager: Annotated[str, Field(max_length=128)] | None = None
+    operation: Literal["Apply", "Update"] | None = None
+    api_version: str | None = None
+    time: str | None = None
+    fields_type: Literal["FieldsV1"] | None = None
+    fields_v1: dict[str, Any] | None = Field(None, alias="fieldsV1")
+    subresource: str | None = None
+
+
 class ObjectMeta(KubeModel):
     """Metadata. ``uid``, ``resourceVersion``, ``generation`` and ``creationTimestamp`` are set by
     the server and passed through untouched; the name rule depends on the kind (see KubeObject)."""
@@ -95,8 +117,10 @@ class ObjectMeta(KubeModel):
     deletion_grace_period_seconds: Int64 | None = None
     labels: Labels | None = None
     annotations: Annotations | None = None
-    owner_references: list[OwnerReference] | None = None
-    finalizers: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = None
+    owner_references: list[OwnerReference] | None = Field(None, json_schema_extra=merge_list("uid"))
+    finalizers: list[Annotated[str, Field(min_length=1, max_length=253)]] | None = Field(
+        None, json_schema_extra=merge_set())
+    managed_fields: list[ManagedFieldsEntry] | None = None
 
     @model_validator(mode="after")
     def _one_controller(self) -> Self:
@@ -143,7 +167,10 @@ class LabelSelectorRequirement(KubeModel):
 
 
 class LabelSelectorSpec(KubeModel):
-    """The ``{matchLabels, matchExpressions}`` selector object (Kubernetes' metav1.LabelSelector)."""
+    """The ``{matchLabels, matchExpressions}`` selector object (Kubernetes' metav1.LabelSelector);
+    atomic, as in Kubernetes (``+structType=atomic``)."""
+
+    model_config = ConfigDict(json_schema_extra=ATOMIC_STRUCT)
 
     match_labels: dict[str, str] | None = None
     match_expressions: list[LabelSelectorRequirement] | None = None

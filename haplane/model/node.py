@@ -9,7 +9,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, model_validator
 
-from haplane.model.base import FieldError, KubeModel, ResourceList
+from haplane.model.base import FieldError, KubeModel, ResourceList, merge_list
 from haplane.model.meta import Condition, KubeObject, LabelValue, QualifiedName
 
 __all__ = ["Taint", "NodeSpec", "NodeAddress", "NodeStatus", "Node"]
@@ -58,8 +58,8 @@ class NodeStatus(KubeModel):
     daemon_endpoints: NodeDaemonEndpoints | None = None  # where the agent serves logs
     capacity: ResourceList | None = None
     allocatable: ResourceList | None = None
-    conditions: list[Condition] | None = None
-    addresses: list[NodeAddress] | None = None
+    conditions: list[Condition] | None = Field(None, json_schema_extra=merge_list("type"))
+    addresses: list[NodeAddress] | None = Field(None, json_schema_extra=merge_list("type"))
     node_info: dict[str, Any] | None = None
 
 

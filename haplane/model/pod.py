@@ -27,6 +27,7 @@ from haplane.model.base import (
     Protocol,
     ResourceList,
     check_unique,
+    merge_list,
 )
 from haplane.model.meta import Condition, DNSLabel, DNSSubdomain, KubeObject, Labels, LabelValue
 from haplane.model.names import check_qualified_name
@@ -171,8 +172,8 @@ class Container(KubeModel):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
     command: list[str] | None = None
     args: list[str] | None = None
-    env: list[EnvVar] | None = None
-    ports: list[ContainerPort] | None = None
+    env: list[EnvVar] | None = Field(None, json_schema_extra=merge_list("name"))
+    ports: list[ContainerPort] | None = Field(None, json_schema_extra=merge_list("containerPort", "protocol"))
     resources: ResourceRequirements | None = None
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
@@ -188,7 +189,7 @@ class Container(KubeModel):
 
 
 class PodSpec(KubeModel):
-    containers: Annotated[list[Container], Field(min_length=1)]
+    containers: Annotated[list[Container], Field(min_length=1, json_schema_extra=merge_list("name"))]
     node_name: DNSSubdomain | None = None
     node_selector: Labels | None = None
     tolerations: list[Toleration] | None = None
@@ -251,7 +252,7 @@ class ContainerStatus(KubeModel):
 
 class PodStatus(KubeModel):
     phase: Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"] | None = None
-    conditions: list[Condition] | None = None
+    conditions: list[Condition] | None = Field(None, json_schema_extra=merge_list("type"))
     host_ip: str | None = Field(None, alias="hostIP")
     pod_ip: str | None = Field(None, alias="podIP")
     start_time: str | None = None

@@ -49,7 +49,7 @@ class Subresource:
 
 
 # ``status`` is added to every kind with a status field (KindInfo.subresources); these are its verbs.
-STATUS_VERBS = ("get", "update")
+STATUS_VERBS = ("get", "update", "patch")
 # ``deployments/scale`` and ``replicasets/scale``: kubectl scale PATCHes it.
 SCALE = Subresource("scale", ("get", "patch", "update"), "Scale", "autoscaling/v1", Scale)
 

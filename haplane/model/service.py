@@ -12,7 +12,16 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
-from haplane.model.base import FieldError, IntOrName, KubeModel, PortName, PortNumber, Protocol, check_unique
+from haplane.model.base import (
+    FieldError,
+    IntOrName,
+    KubeModel,
+    PortName,
+    PortNumber,
+    Protocol,
+    check_unique,
+    merge_list,
+)
 from haplane.model.meta import DNSLabel, DNSSubdomain, KubeObject, Labels, ObjectReference
 from haplane.model.names import check_dns1123_label
 
@@ -38,7 +47,7 @@ class ServicePort(KubeModel):
 
 class ServiceSpec(KubeModel):
     selector: Labels | None = None
-    ports: Annotated[list[ServicePort], Field(min_length=1)]
+    ports: Annotated[list[ServicePort], Field(min_length=1, json_schema_extra=merge_list("port", "protocol"))]
     type: Literal["ClusterIP", "NodePort"] = "ClusterIP"
 
     @model_validator(mode="after")

@@ -160,27 +160,7 @@ class StateMachine:
     def _update(self, op: dict, changes: list[Change]) -> dict:
         kind, ns, name = op["kind"], op.get("ns", ""), op["name"]
         old = self._existing(kind, ns, name, op.get("pre") or {})
-        incoming = op["obj"]
-        if op.get("sub") == "status":
-            new = dict(old)
-            new["metadata"] = dict(old["metadata"])
-            if "status" in incoming:
-                new["status"] = incoming["status"]
-        else:
-            new = incoming
-            meta = new.setdefault("metadata", {})
-            for key in SERVER_META:
-                if key in old["metadata"]:
-                    meta[key] = old["metadata"][key]
-            if "status" in old:
-                new["status"] = old["status"]
-            else:
-                new.pop("status", None)
-            if new.get("spec") != old.get("spec"):
-                meta["generation"] = old["metadata"].get("generation", 1) + 1
-        new["metadata"]["name"], new["metadata"]["namespace"] = name, old["metadata"].get("namespace")
-        if new["metadata"]["namespace"] is None:
-            new["metadata"].pop("namespace")
+        new = updated_object(old, op["obj"], status=op.get("sub") == "status")
         if _same_ignoring_rv(new, old):
             return old  # a no-op write bumps nothing and wakes no watcher (as Kubernetes does)
         return self._store(kind, ns, name, new, "MODIFIED", changes, prev=old)
@@ -283,6 +263,34 @@ class StateMachine:
                     h.update(msgpack.packb([kind, list(key), _canonical(self.objects[kind][key])],
                                            use_bin_type=True))
             return h.hexdigest()
+
+
+def updated_object(old: dict, incoming: dict, *, status: bool) -> dict:
+    """What an update of ``old`` with ``incoming`` stores (before its resourceVersion is stamped):
+    a status write takes only ``status``; any other keeps the server-set metadata and the old
+    status, and bumps ``generation`` when ``spec`` changes. Pure apart from reusing ``incoming``
+    (private to the op); also the API's dry-run preview of an update."""
+    if status:
+        new = dict(old)
+        new["metadata"] = dict(old["metadata"])
+        if "status" in incoming:
+            new["status"] = incoming["status"]
+    else:
+        new = incoming
+        meta = new.setdefault("metadata", {})
+        for key in SERVER_META:
+            if key in old["metadata"]:
+                meta[key] = old["metadata"][key]
+        if "status" in old:
+            new["status"] = old["status"]
+        else:
+            new.pop("status", None)
+        if new.get("spec") != old.get("spec"):
+            meta["generation"] = old["metadata"].get("generation", 1) + 1
+    new["metadata"]["name"], new["metadata"]["namespace"] = old["metadata"]["name"], old["metadata"].get("namespace")
+    if new["metadata"]["namespace"] is None:
+        new["metadata"].pop("namespace")
+    return new
 
 
 def _canonical(value: Any) -> Any:

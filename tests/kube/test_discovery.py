@@ -349,9 +349,9 @@ def test_field_validation_on_replace_and_patch(kube: KubeCluster, request: pytes
 
 
 def test_kubectl_diff_of_a_new_object_creates_nothing(kube: KubeCluster) -> None:
-    # dryRun is not implemented yet: the server refuses it instead of carrying the write out.
+    # kubectl diff asks for a dry-run create (dryRun=All): the server answers it and writes nothing.
     proc = kube.kubectl("diff", "-f", "-", input=_CM.format(name="diff-new", extra=""), check=False)
-    assert proc.returncode > 1 and "dryRun" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "+  name: diff-new" in proc.stdout, proc.stdout + proc.stderr
     assert kube.kubectl("get", "configmap", "diff-new", "--ignore-not-found", "-o", "name").stdout == ""
 
 

@@ -63,23 +63,3 @@ def test_warning_headers_are_quoted_strings_clients_parse(text: str) -> None:
     assert '"' not in value[7:-1].replace('\\"', "")  # every inner quote escaped, as client-go requires
     assert parse_warnings([value]) == [text]
 
-
-@pytest.mark.parametrize(
-    ("method", "query", "refused"),
-    [
-        pytest.param("POST", {"dryRun": "All"}, True, id="create"),
-        pytest.param("PATCH", {"dryRun": "All", "fieldManager": "kubectl"}, True, id="patch"),
-        pytest.param("PUT", {"dryRun": ""}, True, id="empty-value"),
-        pytest.param("DELETE", {"dryRun": "All"}, True, id="delete"),
-        pytest.param("GET", {"dryRun": "All"}, False, id="read"),
-        pytest.param("POST", {"fieldValidation": "Strict"}, False, id="no-dry-run"),
-    ],
-)
-def test_dry_run_is_refused_not_ignored(method: str, query: dict[str, str], refused: bool) -> None:
-    from haplane.api import dryrun
-
-    if refused:
-        with pytest.raises(BadRequest, match="nothing was written"):
-            dryrun.refuse(method, query)
-    else:
-        dryrun.refuse(method, query)
