@@ -36,7 +36,7 @@ def _entry(doc: dict[str, Any], name: str) -> dict[str, Any]:
                      id="ep"),
         pytest.param(APPS, "deployments", {"singularName": "deployment", "kind": "Deployment",
                                            "shortNames": ["deploy"], "categories": ["all"]}, id="deploy"),
-        pytest.param(V1, "pods/status", {"singularName": "", "kind": "Pod", "verbs": ["get", "update"]},
+        pytest.param(V1, "pods/status", {"singularName": "", "kind": "Pod", "verbs": ["get", "patch", "update"]},
                      id="pods-status"),
         pytest.param(V1, "pods/log", {"kind": "Pod", "verbs": ["get"]}, id="pods-log"),
         pytest.param(APPS, "deployments/scale", {"group": "autoscaling", "version": "v1", "kind": "Scale",

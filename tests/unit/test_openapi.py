@@ -115,7 +115,7 @@ def _expected_operations() -> set[tuple[str, str]]:
         ops |= {(base, "get"), (base, "post")}
         ops |= {(f"{base}/{{name}}", m) for m in ("get", "put", "patch", "delete")}
         if info.has_status:
-            ops |= {(f"{base}/{{name}}/status", "get"), (f"{base}/{{name}}/status", "put")}
+            ops |= {(f"{base}/{{name}}/status", m) for m in ("get", "put", "patch")}
         if info.namespaced:
             ops.add((f"{info.prefix}/{info.plural}", "get"))
     for plural in ("deployments", "replicasets"):
