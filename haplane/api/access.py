@@ -91,9 +91,10 @@ def _review(body: Any, resource: VirtualResource) -> dict[str, Any]:
     kind, api_version = body.get("kind"), body.get("apiVersion")
     if kind not in (None, resource.kind) or api_version not in (None, resource.api_version):
         raise BadRequest(f"expected a {resource.kind} ({resource.api_version}), not {kind} ({api_version})")
-    meta = body.get("metadata")
-    return {"kind": resource.kind, "apiVersion": resource.api_version,
-            "metadata": meta if isinstance(meta, dict) else {}, "spec": body.get("spec") or {}}
+    # A review is never stored: its answer carries no metadata of the request's (Kubernetes
+    # answers an empty ObjectMeta too), so nothing unvalidated is echoed back.
+    return {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": {},
+            "spec": body.get("spec") or {}}
 
 
 def add_routes(app: web.Application, user_key: str) -> None:

@@ -466,7 +466,8 @@ def _resource_paths(res: Resource) -> dict[str, Any]:
                           params=OPERATION_PARAMETERS["put"], body=_json(ref),
                           description=f"replace the specified {kind}")
     if "patch" in verbs:
-        item["patch"] = _op(f"patch{scope}{kind}", "patch", gvk, tag, _responses(_json(ref), "200"),
+        # 201: a server-side apply creates the object when there is none (as Kubernetes documents it).
+        item["patch"] = _op(f"patch{scope}{kind}", "patch", gvk, tag, _responses(_json(ref), "200", "201"),
                             params=OPERATION_PARAMETERS["patch"], body=_patch_body(ref),
                             description=f"partially update the specified {kind}")
     if "delete" in verbs:
