@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from haplane import logformat
+from haplane import metrics as metrics_mod
 from haplane.api.app import MEMBER_KIND, Replica, make_app
 from haplane.api.auth import TokenAuth
 from haplane.control.leader import Leadership
@@ -51,6 +53,7 @@ class ServerConfig:
     tls: ServerTLS | None = None
     join: bool = False
     fsync: bool = True
+    metrics_address: str | None = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -63,6 +66,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tokens-file", required=True, help="TOKEN,USER,ROLE per line")
     p.add_argument("--advertise-url", help="the URL other members use for this replica's API")
     p.add_argument("--log-level", default=os.environ.get("HAPLANE_LOG_LEVEL", "INFO"))
+    logformat.add_argument(p)
+    p.add_argument("--metrics-address", metavar="HOST:PORT", default=None,
+                   help="also serve /metrics here, without a token (on the API port it needs viewer or above)")
     add_server_arguments(p)
     p.add_argument("--join", action="store_true", help="a new member of a running cluster: with an empty "
                    "data dir, wait to be added (haplane cluster add-member) instead of campaigning")
@@ -85,15 +91,20 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         auth = TokenAuth.from_file(args.tokens_file)
     except (OSError, ValueError) as exc:
         raise SystemExit(f"haplane server: bad tokens file: {exc}") from None
+    if args.metrics_address:
+        try:
+            metrics_mod.parse_address(args.metrics_address)
+        except ValueError as exc:
+            raise SystemExit(f"haplane server: --metrics-address: {exc}") from None
     peers = [p.strip() for p in args.peers.split(",") if p.strip() and p.strip() != args.raft]
     return ServerConfig(name=args.name, raft=args.raft, peers=peers, http=args.http, data_dir=args.data_dir,
                         secret=secret, auth=auth, advertise_url=args.advertise_url, timing=RaftTiming.from_env(),
-                        tls=server_tls_from_args(args), join=args.join, fsync=not args.unsafe_no_fsync)
+                        tls=server_tls_from_args(args), join=args.join, fsync=not args.unsafe_no_fsync,
+                        metrics_address=args.metrics_address)
 
 
 def main_server(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format=f"%(asctime)s {args.name} %(levelname)s %(name)s: %(message)s")
+    logformat.setup(args.log_level, args.log_format, process=args.name)
     cfg = config_from_args(args)
     try:
         asyncio.run(serve(cfg))
@@ -136,6 +147,8 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
     replica.extra["role_events"] = role_events
     replica.extra["heartbeats"] = Heartbeats()
     replica.extra["peer_ssl"] = cfg.tls.peer_context() if cfg.tls else None
+    replica.metrics.watch_store(replica)
+    raft.on_applied(replica.metrics.raft.applied)
     app = make_app(replica)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
     await runner.setup()
@@ -143,6 +156,10 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
                        ssl_context=cfg.tls.server_context() if cfg.tls else None)
     await site.start()
     log.info("serving HTTP on %s, Raft on %s, peers %s", url, cfg.raft, ",".join(cfg.peers) or "-")
+    metrics_runner = None
+    if cfg.metrics_address:
+        metrics_runner = await metrics_mod.serve_unauthenticated(cfg.metrics_address, replica.metrics.render)
+        log.info("serving /metrics without a token on %s", cfg.metrics_address)
 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -160,6 +177,8 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await runner.cleanup()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         raft.destroy()
 
 

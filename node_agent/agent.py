@@ -43,13 +43,15 @@ from typing import Any
 
 import aiohttp
 
-from haplane import errors
+from haplane import errors, logformat
+from haplane import metrics as metrics_mod
 from haplane.client import Client
 from haplane.clientconfig import normalize_endpoint
 from haplane.model.quantity import parse_cpu, parse_memory
 from haplane.tls import ca_context
 from node_agent.errlog import OnceLogger
 from node_agent.logserver import LogServer, TokenChecker
+from node_agent.metrics import AgentMetrics
 from node_agent.node import NodeConfig, NodeGroup, parse_labels, parse_taints
 from node_agent.podfeed import PodFeed
 from node_agent.podsync import EventRecorder, PodSync
@@ -101,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="on SIGTERM, stop and remove this node's containers (for throwaway local clusters; "
                         "by default they keep running and the next agent adopts them)")
     p.add_argument("--log-level", default="INFO")
+    logformat.add_argument(p)
+    p.add_argument("--metrics-address", metavar="HOST:PORT", default=None,
+                   help="also serve /metrics here, without a token (on the log port it needs a token)")
     return p
 
 
@@ -156,6 +161,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--heartbeat must be positive")
     if not 0 <= args.port <= 65535:
         raise ValueError("--port must be 0..65535")
+    if args.metrics_address is not None:
+        try:
+            metrics_mod.parse_address(args.metrics_address)
+        except ValueError as exc:
+            raise ValueError(f"--metrics-address: {exc}") from None
     if args.log_address is not None and not args.log_address.strip():
         raise ValueError("--log-address needs an address")
     log_server_ssl(args.tls_cert, args.tls_key)
@@ -268,9 +278,14 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
     log_address = args.log_address or args.address
     log_tls = log_server_ssl(args.tls_cert, args.tls_key)
     checker = TokenChecker(endpoints, ssl=tls)
+    metrics = AgentMetrics()
     logs = LogServer(log_address, args.port, lookup, checker, ssl_context=log_tls,
-                     streams=StreamServer(lookup, pod_lookup, checker))
+                     streams=StreamServer(lookup, pod_lookup, checker), metrics=metrics.render)
     port = await logs.start()
+    metrics_runner = None
+    if args.metrics_address:
+        metrics_runner = await metrics_mod.serve_unauthenticated(args.metrics_address, metrics.render)
+        log.info("serving /metrics without a token on %s", args.metrics_address)
     http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True, limit=64))
     tasks: list[asyncio.Task] = []
     runtimes: list[Runtime] = []
@@ -287,7 +302,7 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
             runtimes.append(runtime)
             syncs[name] = PodSync(name, args.address, runtime, client, events, sync_period=sync_period,
                                   min_round_gap=args.min_round_gap, probes=not hollow, epoch=epoch, http=http,
-                                  unsafe_forget_containers=forget)
+                                  unsafe_forget_containers=forget, metrics=metrics)
             configs.append(NodeConfig(name, args.address, port, args.runtime, version, cpu=args.cpu,
                                       memory=args.memory, labels=parse_labels(args.labels),
                                       taints=tuple(parse_taints(args.taints)),
@@ -303,7 +318,8 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
             async def service_event(svc: dict, reason: str, message: str) -> None:
                 events.emit(svc, reason, message, "Warning", host=names[0])
 
-            loops["service proxy"] = lambda: ServiceProxy(args.address, client, on_event=service_event).run()
+            loops["service proxy"] = lambda: ServiceProxy(args.address, client, on_event=service_event,
+                                                          metrics=metrics).run()
         if args.api_lb is not None:
             from haplane.apilb import ApiLoadBalancer, parse_listen
 
@@ -326,6 +342,8 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await logs.close()
+        if metrics_runner is not None:
+            await metrics_runner.cleanup()
         await http.close()
         await client.close()
         for rt in runtimes:
@@ -341,8 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"haplane-agent: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logformat.setup(args.log_level, args.log_format)
 
     async def amain() -> int:
         stop = asyncio.Event()

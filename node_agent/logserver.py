@@ -31,6 +31,7 @@ from aiohttp import web
 from haplane import errors
 from haplane.client import Client
 from haplane.logoptions import LogOptions, parse_log_options
+from haplane.metrics import CONTENT_TYPE
 from node_agent.runtime.base import ContainerState, Runtime
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,9 @@ def _status(exc: errors.HaplaneError) -> web.Response:
 class LogServer:
     def __init__(self, address: str, port: int, lookup: Lookup, checker: TokenChecker, *,
                  fallback_port: bool = True, ssl_context: ssl_mod.SSLContext | None = None,
-                 streams: Any = None) -> None:
+                 streams: Any = None, metrics: Callable[[], bytes] | None = None) -> None:
         self.address = address
+        self.metrics = metrics  # renders the agent's /metrics (any token the API accepts may read it)
         self.ssl_context = ssl_context
         self.port = port
         self.lookup = lookup
@@ -110,6 +112,8 @@ class LogServer:
         app.router.add_get("/logs/{ns}/{pod}/{container}", self._logs)
         if self.streams is not None:
             self.streams.add_routes(app)
+        if self.metrics is not None:
+            app.router.add_get("/metrics", self._metrics)
         return app
 
     async def start(self) -> int:
@@ -138,6 +142,14 @@ class LogServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        assert self.metrics is not None
+        try:
+            await self.checker.check(request.headers.get("Authorization"))
+        except errors.HaplaneError as exc:
+            return _status(exc)
+        return web.Response(body=self.metrics(), headers={"Content-Type": CONTENT_TYPE})
 
     async def _logs(self, request: web.Request) -> web.StreamResponse:
         try:

@@ -46,6 +46,7 @@ from haplane import errors
 from haplane.clock import Clock, SystemClock, rfc3339
 from haplane.control.events import make_event
 from node_agent.errlog import OnceLogger
+from node_agent.metrics import AgentMetrics
 from node_agent.node import normalized
 from node_agent.probes import ProbeTracker, run_probe
 from node_agent.reconcile import (
@@ -240,8 +241,11 @@ class PodSync:
         epoch: int = 0,
         http: aiohttp.ClientSession | None = None,
         unsafe_forget_containers: bool = False,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.node = node
+        self.metrics = metrics or AgentMetrics()
+        self._seen_at: dict[str, float] = {}  # uid -> when this agent first saw the pod (start duration)
         self.host_ip = host_ip
         self.runtime = runtime
         self.api = api
@@ -306,11 +310,14 @@ class PodSync:
     def _store(self, pod: dict) -> None:
         uid = uid_of(pod)
         cur = self.pods.get(uid)
+        if cur is None:
+            self._seen_at.setdefault(uid, self.clock.monotonic())
         if cur is None or rv_of(pod) >= rv_of(cur):
             self.pods[uid] = pod
 
     def _forget(self, uid: str, pod: dict) -> None:
         self.pods.pop(uid, None)
+        self._seen_at.pop(uid, None)
         self._status_cache.pop(uid, None)
         self._status_retry_at.pop(uid, None)
         self.terminating[uid] = mark_deleting(pod, self.clock.now())
@@ -366,7 +373,11 @@ class PodSync:
         self.rounds += 1
         seq0 = self._seq
         t0 = self.clock.monotonic()
-        observed = await self.runtime.list_managed()
+        try:
+            observed = await self.runtime.list_managed()
+        except Exception:
+            self.metrics.runtime_errors.labels("list_containers").inc()
+            raise
         if self.unsafe_forget_containers:
             observed = [s for s in observed if s.cid in self._started_here]
         self._observe_s = self.clock.monotonic() - t0
@@ -466,6 +477,7 @@ class PodSync:
             self.errors.ok(f"{type(a).__name__.lower()} {what}")
             return True
         except Exception as exc:  # noqa: BLE001 - retried next round
+            self.metrics.runtime_errors.labels(f"{type(a).__name__.lower()}_container").inc()
             self.errors.failed(f"{type(a).__name__.lower()} {what}", exc)
             return False
 
@@ -477,23 +489,34 @@ class PodSync:
             cid = await self.runtime.start(a.pod, a.container, epoch=self.epoch, host_ip=self.host_ip,
                                            restart_count=a.restart_count)
         except RuntimeStartError as exc:
+            self.metrics.runtime_errors.labels("start_container").inc()
             note_start_failed(self.restart_state, a, self.clock.now(), exc.reason, exc.message)
             self.errors.failed(f"start {ref}", f"{exc.reason}: {exc.message}", level=logging.INFO)
             self.events.emit(a.pod, "Failed", f"Error: {exc.reason}: {exc.message}", "Warning", host=self.node)
             return None
         except Exception as exc:  # noqa: BLE001 - a runtime failure: same backoff as a bad pod
             message = f"{type(exc).__name__}: {exc}"
+            self.metrics.runtime_errors.labels("start_container").inc()
             note_start_failed(self.restart_state, a, self.clock.now(), "RunContainerError", message)
             self.errors.failed(f"start {ref}", exc)
             self.events.emit(a.pod, "Failed", f"Error: RunContainerError: {message}", "Warning", host=self.node)
             return None
         note_started(self.restart_state, a)
+        self._count_start(a)
         self._started_here.add(cid)
         self.errors.ok(f"start {ref}")
         again = f" (restart {a.restart_count})" if a.restart_count else ""
         log.info("started %s%s", ref, again)
         self.events.emit(a.pod, "Started", f"Started container {name}{again}", host=self.node)
         return cid
+
+    def _count_start(self, a: Start) -> None:
+        self.metrics.containers_started.inc()
+        if a.restart_count:
+            self.metrics.container_restarts.inc()
+        seen = self._seen_at.pop(uid_of(a.pod), None)  # the pod's first container start only
+        if seen is not None:
+            self.metrics.pod_start.observe(max(0.0, self.clock.monotonic() - seen))
 
     def _note_backoff(self, key: Key, w: Wait, now: float) -> None:
         if self._backoff_noted.get(key) == w.until:
@@ -548,6 +571,7 @@ class PodSync:
             ok = await run_probe(tracker.probe, p.container, self.host_ip, p.host_ports, self.runtime,
                                  cid=cid, session=self.http)
             before = tracker.result
+            self.metrics.probes.labels(kind, "successful" if ok else "failed").inc()
             after = tracker.observe(ok, started)
             if not ok and tracker.failures == 1:
                 state = next((s for s in self.observed if s.cid == cid), None)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from haplane.client import Client
 from haplane.informer import Informer
 from haplane.tcp import splice
+from node_agent.metrics import AgentMetrics
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,10 @@ class Balancer:
 
 
 async def connect_first(order: list[Backend], timeout: float = CONNECT_TIMEOUT,
+                        on_refused: Callable[[], None] | None = None,
                         ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, Backend]:
-    """Open a connection to the first backend in ``order`` that accepts; raise ConnectionError if none."""
+    """Open a connection to the first backend in ``order`` that accepts; raise ConnectionError if none.
+    ``on_refused()`` is called for each backend that refused or timed out."""
     last: Exception | None = None
     for backend in order:
         try:
@@ -82,6 +85,8 @@ async def connect_first(order: list[Backend], timeout: float = CONNECT_TIMEOUT,
             return reader, writer, backend
         except (OSError, TimeoutError) as exc:
             last = exc
+            if on_refused is not None:
+                on_refused()
     raise ConnectionError(f"no endpoint accepted the connection ({len(order)} tried): {last}")
 
 
@@ -95,8 +100,10 @@ class Listener:
 
 class ServiceProxy:
     def __init__(self, address: str, client: Client,
-                 on_event: Callable[[dict, str, str], Awaitable[None]] | None = None) -> None:
+                 on_event: Callable[[dict, str, str], Awaitable[None]] | None = None,
+                 metrics: AgentMetrics | None = None) -> None:
         self.address = address
+        self.metrics = metrics or AgentMetrics()
         self.client = client
         self.on_event = on_event
         self.listeners: dict[Key, Listener] = {}
@@ -160,11 +167,15 @@ class ServiceProxy:
         if task is not None:
             listener.connections.add(task)
         try:
+            m = self.metrics
             try:
-                up_reader, up_writer, _ = await connect_first(listener.balancer.order())
+                up_reader, up_writer, _ = await connect_first(listener.balancer.order(),
+                                                              on_refused=m.proxy_refused.inc)
             except ConnectionError:
+                m.proxy_connections.labels("no_endpoint").inc()
                 return
-            await splice((reader, writer), (up_reader, up_writer))
+            m.proxy_connections.labels("proxied").inc()
+            await splice((reader, writer), (up_reader, up_writer), count=(m.bytes_in.inc, m.bytes_out.inc))
         finally:
             writer.close()
             if task is not None:

@@ -12,6 +12,8 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from haplane import logformat
+from haplane import metrics as metrics_mod
 from haplane.api import discovery, openapi
 from haplane.api.auth import TokenAuth, User, authorize, request_verb
 from haplane.api.body import MAX_BODY, read_json
@@ -40,6 +42,7 @@ class Replica:
     store: Store
     auth: TokenAuth
     extra: dict[str, Any] = field(default_factory=dict)
+    metrics: metrics_mod.ServerMetrics = field(default_factory=metrics_mod.ServerMetrics)
 
     def self_status(self, with_hash: bool = False) -> dict[str, Any]:
         status = self.raft.status()
@@ -88,8 +91,38 @@ async def auth_middleware(request: web.Request, handler: Any) -> web.StreamRespo
     return await handler(request)
 
 
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """apiserver_request_total / _duration_seconds / inflight / longrunning, and the request id
+    of the log lines (outermost: it sees the status the error middleware chose)."""
+    logformat.request_id.set(request.headers.get("X-Request-Id"))
+    api = request.app[REPLICA].metrics.api
+    method = request.method
+    watch = method == "GET" and request.query_string != "" and request.query.get("watch", "").lower() in \
+        ("1", "true", "yes")
+    verb, resource, sub = metrics_mod.classify(method, request.path, watch)
+    code = "0"  # the client went away before an answer
+    start = time.perf_counter()
+    gauge = api.longrunning.labels(verb, resource) if watch else \
+        (api.inflight_write if verb in metrics_mod.WRITE_VERBS else api.inflight_read)
+    gauge.inc()
+    try:
+        resp = await handler(request)
+        code = str(resp.status)
+        return resp
+    except web.HTTPException as exc:
+        code = str(exc.status)
+        raise
+    finally:
+        gauge.dec()
+        api.requests.labels(verb, resource, sub, code).inc()
+        if not watch:
+            api.duration.labels(verb, resource, sub).observe(time.perf_counter() - start)
+
+
 def make_app(replica: Replica) -> web.Application:
-    app = web.Application(middlewares=[errors_middleware, auth_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth_middleware],
+                          client_max_size=MAX_BODY)
     app[REPLICA] = replica
     peer_tls = replica.extra.get("peer_ssl")
     api = ResourceAPI(replica.store, peer_tls if isinstance(peer_tls, ssl.SSLContext) else None)
@@ -117,6 +150,10 @@ def make_app(replica: Replica) -> web.Application:
             raise Unavailable(f"not ready: leader={st['leader']} caught-up={replica.raft.ready} "
                               f"bootstrapped={bootstrapped}")
         return web.Response(text="ok")
+
+    async def metrics(request: web.Request) -> web.Response:
+        authorize(request[USER], request.method, None, path=request.path)  # auth.READ_PATHS: every role
+        return web.Response(body=replica.metrics.render(), headers={"Content-Type": metrics_mod.CONTENT_TYPE})
 
     async def cluster_self(request: web.Request) -> web.Response:
         user: User = request[USER]
@@ -153,6 +190,7 @@ def make_app(replica: Replica) -> web.Application:
         app.router.add_route("*", prefix + "/{tail:.*}", resources(prefix))
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
     app.router.add_get("/cluster/self", cluster_self)
     app.router.add_get("/cluster/status", cluster_status)
     openapi.add_routes(app)

@@ -14,7 +14,7 @@ and ``can-i --list`` (SelfSubjectRulesReview) are answered from it (:mod:`haplan
 * ``admin``  — everything.
 * ``node``   — what a node agent needs: read everything; write Nodes and their status, pod
   status, Events (and its heartbeats, which are ``create nodes/status``).
-* ``viewer`` — reads and watches only (and the API's non-resource read paths).
+* ``viewer`` — reads and watches only (and the API's non-resource read paths, ``/metrics`` among them).
 * every role — create SelfSubjectAccessReviews, SelfSubjectRulesReviews and SelfSubjectReviews
   (ask what it may do and who it is), as Kubernetes' ``system:basic-user`` does.
 
@@ -99,7 +99,8 @@ def _rule(verbs: set[str] | frozenset[str], groups: set[str] | None = None, reso
 # The API's non-resource read paths (discovery, OpenAPI, health, the cluster's own status):
 # readable by every role. /cluster/snapshot is not among them: a snapshot holds every secret.
 READ_PATHS = {"/api", "/api/*", "/apis", "/apis/*", "/version", "/version/", "/openapi/*", "/healthz",
-              "/readyz", "/livez", "/cluster/self", "/cluster/status", "/cluster/members"}
+              "/readyz", "/livez", "/cluster/self", "/cluster/status", "/cluster/members",
+              "/metrics"}
 BASIC_RULES = (
     _rule({"create"}, {"authorization.k8s.io"}, {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}),
     _rule({"create"}, {"authentication.k8s.io"}, {"selfsubjectreviews"}),

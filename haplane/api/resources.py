@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from haplane import logformat
 from haplane.api import tables
 from haplane.api.body import (
     APPLY_PATCH,
@@ -581,10 +582,13 @@ def _stale(request: web.Request) -> bool:
 def _rid(request: web.Request, user: str) -> str:
     given = request.headers.get("X-Request-Id")
     if given is None:
-        return f"{user}:{uuid.uuid4()}"
-    if not (0 < len(given) <= 128) or not given.isprintable():
+        rid = f"{user}:{uuid.uuid4()}"
+    elif not (0 < len(given) <= 128) or not given.isprintable():
         raise BadRequest("X-Request-Id must be 1..128 printable characters")
-    return f"{user}:{given}"
+    else:
+        rid = f"{user}:{given}"
+    logformat.request_id.set(rid)  # every line logged while serving this write carries it
+    return rid
 
 
 __all__ = ["HaplaneError", "ResourceAPI", "Ref", "parse_path"]

@@ -12,14 +12,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
+from prometheus_client import CollectorRegistry
+
 from haplane.control.leader import ControlContext
+from haplane.metrics import ControlMetrics
 from haplane.store.fsm import Change
 
 log = logging.getLogger(__name__)
 
 Step = Callable[[ControlContext], Awaitable[float | None]]
+
+
+def control_metrics(ctx: ControlContext) -> ControlMetrics:
+    """The replica's control metrics (``ctx.shared["metrics"]``); a private set when none was
+    given (unit tests), so callers never test for None."""
+    found = ctx.shared.get("metrics")
+    if not isinstance(found, ControlMetrics):
+        found = ctx.shared["metrics"] = ControlMetrics(CollectorRegistry())
+    return found
 
 
 async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step, *, resync: float = 5.0,
@@ -42,6 +55,9 @@ async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step,
     unlisten = ctx.store.hub.listen(nudge)
     last_error = ""
     wait = resync
+    name = getattr(step, "__name__", "controller").removesuffix("_step")
+    metrics = control_metrics(ctx)
+    duration, errors = metrics.step_duration.labels(name), metrics.step_errors.labels(name)
     try:
         while True:
             try:
@@ -51,18 +67,22 @@ async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step,
             await ctx.clock.sleep(settle)
             wake.clear()
             wait = resync
+            start = time.perf_counter()
             try:
                 await ctx.settle()
                 again = await step(ctx)
+                duration.observe(time.perf_counter() - start)
                 if again is not None:
                     wait = max(settle, min(resync, again))
                 last_error = ""
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                duration.observe(time.perf_counter() - start)
+                errors.inc()
                 text = f"{type(exc).__name__}: {exc}"
                 if text != last_error:
-                    log.warning("%s step failed: %s", getattr(step, "__name__", "controller"), text)
+                    log.warning("%s step failed: %s", name, text)
                     last_error = text
                 await ctx.clock.sleep(0.5)
     finally:

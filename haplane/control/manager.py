@@ -20,8 +20,8 @@ def _seconds(name: str, default: float) -> float:
 
 
 def control_loops(replica: Replica) -> dict[str, Loop]:
-    """The loops, each bound to this replica's shared leader memory (heartbeats)."""
-    shared = {"heartbeats": replica.extra["heartbeats"]}
+    """The loops, each bound to this replica's shared leader memory (heartbeats, metrics)."""
+    shared = {"heartbeats": replica.extra["heartbeats"], "metrics": replica.metrics.control}
 
     def with_shared(loop: Loop) -> Loop:
         async def run(ctx: ControlContext) -> None:
@@ -33,9 +33,9 @@ def control_loops(replica: Replica) -> dict[str, Loop]:
         "node-lifecycle": with_shared(functools.partial(
             node_lifecycle_loop, grace=_seconds("HAPLANE_NODE_GRACE", 5.0),
             eviction_delay=_seconds("HAPLANE_EVICTION_DELAY", 2.0))),
-        "scheduler": scheduler_loop,
-        "deployments": deployment_loop,
-        "replicasets": replicaset_loop,
-        "endpoints": endpoints_loop,
-        "garbage-collector": functools.partial(gc_loop, event_ttl=_seconds("HAPLANE_EVENT_TTL", 3600.0)),
+        "scheduler": with_shared(scheduler_loop),
+        "deployments": with_shared(deployment_loop),
+        "replicasets": with_shared(replicaset_loop),
+        "endpoints": with_shared(endpoints_loop),
+        "garbage-collector": with_shared(functools.partial(gc_loop, event_ttl=_seconds("HAPLANE_EVENT_TTL", 3600.0))),
     }

@@ -12,12 +12,14 @@ grace period from the moment leadership began, so a failover never evicts health
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from haplane.control.events import record_event
 from haplane.control.leader import ControlContext
+from haplane.control.loops import control_metrics
 from haplane.errors import Conflict, HaplaneError, NotFound
 from haplane.store import commands
 
@@ -122,7 +124,9 @@ async def node_lifecycle_loop(ctx: ControlContext, *, grace: float = 5.0, evicti
     heartbeats: Heartbeats = ctx.shared["heartbeats"]
     lead_since = ctx.clock.now()
     fsm = ctx.store.fsm
+    duration = control_metrics(ctx).step_duration.labels("node_lifecycle")
     while True:
+        start = time.perf_counter()
         nodes, _ = fsm.list("Node", "")
         pods, _ = fsm.list("Pod", None)
         transitions, evictions = decide(nodes, pods, heartbeats.seen, ctx.clock.now(), grace=grace,
@@ -134,6 +138,7 @@ async def node_lifecycle_loop(ctx: ControlContext, *, grace: float = 5.0, evicti
                 pass  # changed under us: the next round sees the new state
         for ev in evictions:
             await evict(ctx, ev)
+        duration.observe(time.perf_counter() - start)
         await ctx.clock.sleep(period)
 
 
@@ -175,4 +180,5 @@ async def evict(ctx: ControlContext, ev: Eviction) -> None:
     except HaplaneError as exc:
         log.warning("evicting %s/%s failed: %s", meta["namespace"], meta["name"], exc)
         return
+    control_metrics(ctx).evictions.inc()
     await record_event(ctx, ev.pod, "Evicted", f"Node {ev.node} is not ready; the pod was evicted", "Warning")

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from haplane.control.events import EventEmitter, record_event
 from haplane.control.leader import ControlContext
-from haplane.control.loops import level_triggered
+from haplane.control.loops import control_metrics, level_triggered
 from haplane.control.scheduler.cache import SchedulerCache, is_pending
 from haplane.control.scheduler.select import Binding, Unschedulable, creation_order, place
 from haplane.errors import Conflict, HaplaneError, NotFound
@@ -54,10 +55,18 @@ async def scheduler_step(ctx: ControlContext, cache: SchedulerCache | None = Non
             pods, _ = fsm.list("Pod", None)
         cache.load(nodes, pods, rev)
     todo = creation_order(cache.schedulable())
+    metrics = control_metrics(ctx)
+    metrics.pending_pods.labels("active").set(len(todo))
+    metrics.pending_pods.labels("unschedulable").set(len(cache.pending) - len(todo))
+    if events is not None:
+        metrics.queue_depth.labels("scheduler-events").set(events.queued)
     if not todo:
         return None
     try:
+        start = time.perf_counter()
         bindings, failures = place(todo[:MAX_PER_STEP], cache.nodes)
+        metrics.algorithm.observe(time.perf_counter() - start)
+        metrics.attempts.labels("unschedulable").inc(len(failures))
         for b in bindings:
             cache.assume(b.pod, b.node_name, b.info)
         for u in failures:
@@ -75,17 +84,23 @@ async def bind(ctx: ControlContext, cache: SchedulerCache, b: Binding, events: E
     pod = b.pod
     meta = pod["metadata"]
     spec = dict(pod["spec"], nodeName=b.node_name)
+    metrics = control_metrics(ctx)
     try:
         # One write: the node's agent reports PodScheduled=True with the rest of the status.
         await ctx.write(commands.update("Pod", meta["namespace"], meta["name"], dict(pod, spec=spec),
                                         rv=meta["resourceVersion"], uid=meta["uid"]))
     except (Conflict, NotFound):
+        metrics.bindings.labels("conflict").inc()
         cache.forget(pod)  # the pod changed or went away; the next step sees it as it is now
         return
     except HaplaneError as exc:
+        metrics.bindings.labels("error").inc()
+        metrics.attempts.labels("error").inc()
         cache.forget(pod)
         log.info("binding %s/%s failed: %s", meta["namespace"], meta["name"], exc)
         return
+    metrics.bindings.labels("ok").inc()
+    metrics.attempts.labels("scheduled").inc()
     message = f"Successfully assigned {meta['namespace']}/{meta['name']} to {b.node_name}"
     if events is not None:
         events.emit(pod, "Scheduled", message)
@@ -133,3 +148,4 @@ async def scheduler_loop(ctx: ControlContext) -> None:
     finally:
         unlisten()
         await events.close()
+        control_metrics(ctx).loop_stopped()

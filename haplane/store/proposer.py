@@ -78,6 +78,13 @@ class Proposer:
         self._open_barrier: _Pending | None = None
         self.entries_proposed = 0
         self.ops_proposed = 0
+        self.entries_failed = 0  # proposals that failed (their ops are re-proposed until the deadline)
+        self._inflight_ops = 0
+
+    @property
+    def pending_ops(self) -> int:
+        """Ops queued here or in entries on their way through Raft."""
+        return len(self._queue) + self._inflight_ops
 
     async def submit(self, op: dict, *, timeout: float | None = None) -> tuple:
         """Propose one op and wait for its result tuple (see fsm.Result)."""
@@ -149,6 +156,7 @@ class Proposer:
                 self._retry_later(batch)
                 continue
             self._inflight += 1
+            self._inflight_ops += len(batch)
             self.entries_proposed += 1
             self.ops_proposed += len(batch)
             entry = _Entry(batch)
@@ -175,6 +183,7 @@ class Proposer:
         if entry.timer is not None:
             entry.timer.cancel()
         self._inflight -= 1
+        self._inflight_ops -= len(entry.batch)
         if self._queue and not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -190,6 +199,7 @@ class Proposer:
                 if not p.fut.done():
                     p.fut.set_result(r)
         else:
+            self.entries_failed += 1
             if err not in NOT_APPENDED:  # LEADER_CHANGED, UNKNOWN_OUTCOME: it may still commit
                 for p in batch:
                     p.maybe_appended = True

@@ -106,10 +106,20 @@ class _StoreConsumer(SyncObjConsumer):
     def __init__(self, fsm: StateMachine) -> None:
         super().__init__()
         self.fsm = fsm
+        self.on_applied: Callable[[int, int, float], None] | None = None  # (bytes, ops, seconds): metrics
+        self.snapshot_installs = 0
 
     @replicated
     def apply(self, entry: bytes) -> list:
-        return self.fsm.apply_entry(entry)
+        if self.on_applied is None:
+            return self.fsm.apply_entry(entry)
+        start = time.perf_counter()
+        results = self.fsm.apply_entry(entry)
+        try:
+            self.on_applied(len(entry), len(results), time.perf_counter() - start)
+        except Exception:  # metrics must never stall the log (apply never raises)
+            log.exception("apply metrics failed")
+        return results
 
     def _serialize(self) -> dict[str, Any]:
         # Runs on the tick thread just before the fork; the child pickles the shared containers.
@@ -117,6 +127,7 @@ class _StoreConsumer(SyncObjConsumer):
 
     def _deserialize(self, data: dict[str, Any]) -> None:
         self.fsm.restore(data["fsm"])
+        self.snapshot_installs += 1
 
 
 class RaftNode:
@@ -181,6 +192,9 @@ class RaftNode:
         self._timing = timing
         self._keepalive_every = min(0.5, conf.connectionTimeout / 4)
         self._next_keepalive = 0.0
+        self.journal_file = conf.journalFile
+        self.leader_changes = 0  # leaders seen (a different leader than the last one known), as etcd counts
+        self._last_leader: str | None = None
         self._sync = GuardedSyncObj(self_addr, peers, conf, consumers=[self._consumer], transportClass=transport_class,
                                     lease=timing.election_min, check_quorum_window=timing.leader_fallback,
                                     journal_factory=lambda path: wal.DurableJournal(path, fsync=fsync))
@@ -195,6 +209,14 @@ class RaftNode:
             self.run_on_tick(self._postpone_election)
 
     # -------------------------------------------------------------- propose
+    def on_applied(self, fn: Callable[[int, int, float], None] | None) -> None:
+        """Call ``fn(entry bytes, ops, seconds)`` on the tick thread after each applied entry."""
+        self._consumer.on_applied = fn
+
+    @property
+    def snapshot_installs(self) -> int:
+        return self._consumer.snapshot_installs
+
     def propose(self, entry: bytes, callback: Callable[[Any, int], None]) -> None:
         """Enqueue one entry; ``callback(results, fail_reason)`` fires on the tick thread."""
         self._consumer.apply(entry, callback=callback)
@@ -349,6 +371,10 @@ class RaftNode:
             self._sync.conf.raftMaxTimeout = self._timing.election_max
             self._joining = False
             log.info("joined: a leader has contacted this replica; election timeouts restored")
+        leader = self._sync._getLeader()
+        if leader is not None and leader.id != self._last_leader:
+            self._last_leader = leader.id
+            self.leader_changes += 1
         self._keep_connections_warm()
         for _ in range(len(self._tick_tasks)):  # tasks queued by tasks run on the next tick
             fn = self._tick_tasks.popleft()

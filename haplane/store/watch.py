@@ -35,11 +35,23 @@ WINDOW = 100_000  # changes kept for resume
 WATCHER_BACKLOG = 20_000  # a watcher further behind than this is cut off with 410
 
 
+class WatchStats:
+    """Tallies for the metrics endpoint (event loop only; plain ints)."""
+
+    __slots__ = ("events", "gone")
+
+    def __init__(self) -> None:
+        self.events = 0  # events queued for watchers
+        self.gone = 0  # watches refused or ended with 410 Gone
+
+
 class Watcher:
     """One open watch. Consume with ``await watcher.next(timeout)``."""
 
-    def __init__(self, kind: str, ns: str | None, match: Callable[[dict], bool], since: int) -> None:
+    def __init__(self, kind: str, ns: str | None, match: Callable[[dict], bool], since: int,
+                 stats: WatchStats | None = None) -> None:
         self.kind, self.ns, self.match = kind, ns, match
+        self.stats = stats if stats is not None else WatchStats()
         self.last_rv = since
         self.queue: asyncio.Queue[Change | Exception] = asyncio.Queue()
         self.closed = False
@@ -66,11 +78,14 @@ class Watcher:
             self.fail(Gone("watcher fell too far behind; relist and watch again"))
             return
         self.last_rv = change.rv
+        self.stats.events += 1
         self.queue.put_nowait(change if etype == change.type else replace(change, type=etype))
 
     def fail(self, exc: Exception) -> None:
         if not self.closed:
             self.closed = True
+            if isinstance(exc, Gone):
+                self.stats.gone += 1
             self.queue.put_nowait(exc)
 
     async def next(self, timeout: float) -> Change | None:
@@ -94,6 +109,7 @@ class WatchHub:
         self.delivered_rv = fsm.rev  # highest revision handed to watchers (bookmarks)
         self._watchers: set[Watcher] = set()
         self._listeners: list[Callable[[list[Change]], None]] = []
+        self.stats = WatchStats()
         fsm.listener = self.record
         fsm.restore_listener = self.reset
 
@@ -121,8 +137,9 @@ class WatchHub:
     def subscribe(self, kind: str, ns: str | None, since: int, match: Callable[[dict], bool]) -> Watcher:
         """Open a watch from revision ``since``. Call with the state machine's lock held."""
         if since < self.floor:
+            self.stats.gone += 1
             raise Gone(f"too old resource version: {since} ({self.floor})")
-        watcher = Watcher(kind, ns, match, since)
+        watcher = Watcher(kind, ns, match, since, self.stats)
         for change in self._window:
             etype = watcher.event_type(change)
             if etype is not None:
