@@ -17,8 +17,8 @@ Cost rules:
 
 Verbs are Kubernetes' request verbs in lower case (get, list, watch, create, update, patch,
 delete); ``resource`` is the plural, ``subresource`` the subresource or ``""``. A path that
-names no resource is labelled ``resource=""`` (never the raw path: a label must have bounded
-values).
+names no resource is labelled ``resource=""``, an unknown subresource ``subresource=""``
+(never the raw path: a label must have bounded values).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
+from haplane.api.resources import SUBRESOURCES
 from haplane.model import registry as kinds
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -74,7 +75,7 @@ def classify(method: str, path: str, watch: bool) -> tuple[str, str, str]:
     if not resource:
         return method.lower(), "", ""
     named = bool(rest)
-    sub = rest[1] if len(rest) > 1 else ""
+    sub = rest[1] if len(rest) > 1 and rest[1] in SUBRESOURCES else ""
     if method in ("GET", "HEAD"):
         verb = "watch" if watch else ("get" if named else "list")
     else:
