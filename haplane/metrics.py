@@ -30,13 +30,15 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import generate_latest
 from prometheus_client.registry import Collector
 
 from haplane.api.resources import SUBRESOURCES
 from haplane.model import registry as kinds
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The classic text format: every name here is a legacy name, so the body is the same in 0.0.4
+# and 1.0.0, and 0.0.4 is what every Prometheus (Debian's 2.x included) parses.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # No ``*_created`` series: Kubernetes and etcd expose none, and they double every counter's lines.
 disable_created_metrics()
 # Kubernetes' apiserver_request_duration_seconds buckets (trimmed at 60 s).

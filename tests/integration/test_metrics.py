@@ -1,5 +1,8 @@
 """/metrics on every replica and agent of a running cluster (3 replicas, 2 process agents).
 
+The cluster takes free ports and node addresses of its own (as tests/kube does), so this module
+is safe beside other clusters.
+
 Every scrape is checked by ``promtool check metrics`` (Debian's ``prometheus`` package; the
 test fails when it is missing, never skips) and by prometheus-client's own text parser; the
 counters must move with the work done: N creates are N more
@@ -22,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from haplane.client import Client
 from haplane.localcluster import LocalCluster
-from tests.integration.conftest import running_cluster
+from tests.integration.elastic import free_base_port
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +34,15 @@ CREATES = 25
 
 @pytest.fixture(scope="module")
 def lc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    with running_cluster(tmp_path_factory.mktemp("metrics"), agents=2, runtime="process") as c:
+    base = free_base_port()
+    c = LocalCluster(str(tmp_path_factory.mktemp("metrics") / "cluster"), agents=2, runtime="process",
+                     base_port=base, node_net=f"127.78.{(base // 200) % 250}")
+    c.start_all()
+    try:
+        c.wait_ready(timeout=60)
         yield c
+    finally:
+        c.stop_all()
 
 
 def scrape(url: str, token: str | None, context: ssl.SSLContext | None = None) -> str:
