@@ -26,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from haplane.client import Client
 from haplane.localcluster import LocalCluster
 from tests.integration.elastic import free_base_port
+from tests.unit.test_dashboard import dashboard_exprs, metric_names
 
 pytestmark = pytest.mark.integration
 
@@ -177,3 +178,12 @@ def test_a_leader_kill_moves_leader_changes_on_the_survivors(lc: LocalCluster) -
     finally:
         lc.start(leader)
         lc.wait_ready(timeout=60)
+
+
+def test_the_dashboard_uses_only_exported_metrics(lc: LocalCluster) -> None:
+    wait_nodes(lc)
+    names = {n for p in replica_scrapes(lc).values() for n, _ in p}
+    for url in agent_urls(lc):
+        names |= {n for n, _ in samples(scrape(url + "/metrics", lc.token("viewer")))}
+    used = {n for e in dashboard_exprs() for n in metric_names(e)}
+    assert used and used <= names, f"the dashboard uses metrics nobody exports: {sorted(used - names)}"
