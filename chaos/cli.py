@@ -46,6 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "(default 500; 0 = the server's default)")
     run.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                      help="extra environment of the replicas, e.g. HAPLANE_RAFT_ELECTION_MIN=0.3 (repeatable)")
+    run.add_argument("--log-format", choices=("text", "json"), default=None,
+                     help="the replicas' and agents' log lines (HAPLANE_LOG_FORMAT; default text)")
     run.add_argument("--unsafe-local-reads", action="store_true",
                      help="TEST ONLY: replicas serve reads from local state; the checker must fail the run")
     run.add_argument("--unsafe-forget-containers", action="store_true",
@@ -92,6 +94,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"error: --env expects KEY=VALUE, got {item!r}", file=sys.stderr)
             return 2
         env[key] = value
+    if args.log_format:
+        env["HAPLANE_LOG_FORMAT"] = args.log_format
     opts = RunOptions(env=env, replicas=args.replicas, duration=args.duration, seed=args.seed, base_port=args.base_port,
                       work_dir=args.work_dir, keep_data=args.keep, unsafe_local_reads=args.unsafe_local_reads,
                       unsafe_forget_containers=args.unsafe_forget_containers, unsafe_no_fsync=args.unsafe_no_fsync,
