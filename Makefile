@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/reschedule.py --out bench/results/reschedule.json
 	$(PY) bench/controller_failover.py --out bench/results/controller_failover.json
 	$(PY) bench/proxy.py --out bench/results/proxy.json
+	$(PY) bench/metrics_cost.py --out bench/results/metrics_cost.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check haplane node_agent chaos tests bench
