@@ -150,3 +150,28 @@ def test_json_lines_carry_the_request_id() -> None:
 def test_text_lines_carry_the_request_id() -> None:
     assert _log_line("text", "admin:abc") == "WARNING test.logformat.text: wrote x [rid=admin:abc]\n"
     assert _log_line("text", None) == "WARNING test.logformat.text: wrote x\n"
+
+
+async def test_metrics_address_serves_metrics_without_a_token() -> None:
+    import socket
+
+    import aiohttp
+
+    from haplane.metrics import serve_unauthenticated
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    m = ServerMetrics()
+    m.control.evictions.inc(2)
+    runner = await serve_unauthenticated(f"127.0.0.1:{port}", m.render)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as r:
+                assert r.status == 200
+                assert r.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+                assert "node_collector_evictions_total 2.0" in await r.text()
+            async with session.get(f"http://127.0.0.1:{port}/api/v1/pods") as r:
+                assert r.status == 404
+    finally:
+        await runner.cleanup()
