@@ -52,6 +52,8 @@ OPS_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 
 API_PREFIXES = tuple(dict.fromkeys(info.prefix for info in kinds.KINDS.values()))
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
+# Kubernetes' long-running requests (BasicLongRunningRequestCheck): no latency histogram, a gauge.
+LONGRUNNING_SUBRESOURCES = frozenset({"attach", "exec", "log", "portforward", "proxy"})
 _METHOD_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
 
@@ -85,6 +87,12 @@ def classify(method: str, path: str, watch: bool) -> tuple[str, str, str]:
     return verb, resource, sub
 
 
+def is_longrunning(verb: str, sub: str) -> bool:
+    """Watches and streams (exec, attach, port-forward, logs): as Kubernetes, they are counted
+    but kept out of the latency histogram and the in-flight gauge."""
+    return verb == "watch" or sub in LONGRUNNING_SUBRESOURCES
+
+
 def render(registry: CollectorRegistry) -> bytes:
     """The Prometheus text exposition of ``registry``."""
     return generate_latest(registry)
@@ -101,7 +109,8 @@ class ApiMetrics:
                                   buckets=REQUEST_BUCKETS, registry=registry)
         self.inflight = Gauge("apiserver_current_inflight_requests", "Requests being served (long-running excluded).",
                               ("request_kind",), registry=registry)
-        self.longrunning = Gauge("apiserver_longrunning_requests", "Open long-running requests (watches).",
+        self.longrunning = Gauge("apiserver_longrunning_requests",
+                                 "Open long-running requests (watches, exec, attach, port-forward, logs).",
                                  ("verb", "resource"), registry=registry)
         self.inflight_read = self.inflight.labels("readOnly")
         self.inflight_write = self.inflight.labels("mutating")

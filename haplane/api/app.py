@@ -101,9 +101,10 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     watch = method == "GET" and request.query_string != "" and request.query.get("watch", "").lower() in \
         ("1", "true", "yes")
     verb, resource, sub = metrics_mod.classify(method, request.path, watch)
+    longrunning = metrics_mod.is_longrunning(verb, sub)
     code = "0"  # the client went away before an answer
     start = time.perf_counter()
-    gauge = api.longrunning.labels(verb, resource) if watch else \
+    gauge = api.longrunning.labels(verb, resource) if longrunning else \
         (api.inflight_write if verb in metrics_mod.WRITE_VERBS else api.inflight_read)
     gauge.inc()
     try:
@@ -116,7 +117,7 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     finally:
         gauge.dec()
         api.requests.labels(verb, resource, sub, code).inc()
-        if not watch:
+        if not longrunning:
             api.duration.labels(verb, resource, sub).observe(time.perf_counter() - start)
 
 

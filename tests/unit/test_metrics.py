@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from haplane import logformat
 from haplane.api.auth import User, authorize_path
 from haplane.errors import Forbidden
-from haplane.metrics import ServerMetrics, classify, node_conditions, parse_address
+from haplane.metrics import ServerMetrics, classify, is_longrunning, node_conditions, parse_address
 from node_agent.metrics import AgentMetrics
 
 
@@ -43,6 +43,19 @@ from node_agent.metrics import AgentMetrics
 ])
 def test_classify(method: str, path: str, watch: bool, want: tuple[str, str, str]) -> None:
     assert classify(method, path, watch) == want
+
+
+@pytest.mark.parametrize(("verb", "sub", "want"), [
+    pytest.param("watch", "", True, id="watch"),
+    pytest.param("get", "log", True, id="log"),
+    pytest.param("create", "exec", True, id="exec"),
+    pytest.param("create", "portforward", True, id="portforward"),
+    pytest.param("get", "", False, id="get"),
+    pytest.param("update", "status", False, id="status"),
+    pytest.param("list", "", False, id="list"),
+])
+def test_is_longrunning(verb: str, sub: str, want: bool) -> None:
+    assert is_longrunning(verb, sub) is want
 
 
 @pytest.mark.parametrize(("text", "want"), [
