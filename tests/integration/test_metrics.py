@@ -7,11 +7,13 @@ Every scrape is checked by ``promtool check metrics`` (Debian's ``prometheus`` p
 test fails when it is missing, never skips) and by prometheus-client's own text parser; the
 counters must move with the work done: N creates are N more
 ``apiserver_request_total{verb="create",resource="configmaps",code="201"}`` summed over the
-replicas, and a killed leader moves ``etcd_server_leader_changes_seen_total`` on the survivors.
+replicas, and a killed leader moves ``etcd_server_leader_changes_seen_total`` on the survivors. Every
+process runs with ``HAPLANE_LOG_FORMAT=json`` and every line of its log must be one JSON object.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import ssl
 import subprocess
@@ -37,7 +39,7 @@ CREATES = 25
 def lc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     base = free_base_port()
     c = LocalCluster(str(tmp_path_factory.mktemp("metrics") / "cluster"), agents=2, runtime="process",
-                     base_port=base, node_net=f"127.78.{(base // 200) % 250}")
+                     base_port=base, node_net=f"127.78.{(base // 200) % 250}", env={"HAPLANE_LOG_FORMAT": "json"})
     c.start_all()
     try:
         c.wait_ready(timeout=60)
@@ -187,3 +189,13 @@ def test_the_dashboard_uses_only_exported_metrics(lc: LocalCluster) -> None:
         names |= {n for n, _ in samples(scrape(url + "/metrics", lc.token("viewer")))}
     used = {n for e in dashboard_exprs() for n in metric_names(e)}
     assert used and used <= names, f"the dashboard uses metrics nobody exports: {sorted(used - names)}"
+
+
+def test_every_process_logs_one_json_object_per_line(lc: LocalCluster) -> None:
+    for m in lc.members.values():
+        with open(lc.path(m.name, "log"), encoding="utf-8") as f:
+            lines = [line for line in f if line.strip()]
+        assert lines, m.name
+        for line in lines:
+            doc = json.loads(line)
+            assert {"time", "level", "logger", "message"} <= set(doc), (m.name, line)
