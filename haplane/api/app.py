@@ -98,8 +98,7 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
     logformat.request_id.set(request.headers.get("X-Request-Id"))
     api = request.app[REPLICA].metrics.api
     method = request.method
-    watch = method == "GET" and request.query_string != "" and request.query.get("watch", "").lower() in \
-        ("1", "true", "yes")
+    watch = method == "GET" and request.query_string != "" and watch_requested(request)
     verb, resource, sub = metrics_mod.classify(method, request.path, watch)
     longrunning = metrics_mod.is_longrunning(verb, sub)
     code = "0"  # the client went away before an answer
