@@ -371,7 +371,7 @@ class _Run:
         if len(active) <= 1:
             target = active[0] if active else (new or max(self.olds, key=lambda r: (r.created, r.name), default=None))
             if target is not None:  # also when only the annotations are stale (else: a scaling event forever)
-                self.scale(target, replicas)
+                self.scale(target, self._within_surge(target, replicas))
             return
         if new is not None and new.replicas == replicas and new.available == replicas and \
                 new.annotations.get(DESIRED_REPLICAS_ANNOTATION) == str(replicas):
@@ -399,6 +399,15 @@ class _Run:
             sizes[id(active[0])] = max(0, sizes[id(active[0])] + to_add - added)
         for r in active:
             self.scale(r, sizes[id(r)], "up" if to_add > 0 else "down" if to_add < 0 else None)
+
+    def _within_surge(self, target: _RS, size: int) -> int:
+        """``size`` for ``target``, but a scale-up only as far as the surge bound counted on pods
+        allows: ReplicaSets already scaled to 0 may still run pods their controllers have not yet
+        deleted (a later step raises it once they are gone)."""
+        if not _rolling(self.d) or size <= target.replicas:
+            return size
+        others = sum(max(r.replicas, r.live) for r in self.rss if r is not target)
+        return max(target.replicas, min(size, self.replicas + max_surge(self.d) - others))
 
     def _proportion(self, rs: _RS, to_add: int, added: int) -> int:
         if rs.replicas == 0 or to_add == added:
