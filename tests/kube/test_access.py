@@ -423,6 +423,29 @@ def test_drain_refusals(lbkube: KubeCluster, role: str, args: tuple[str, ...], m
         kc.kubectl("delete", "pod", "bare", "--wait=false", check=False)
 
 
+def test_cordon_drain_uncordon(lbkube: KubeCluster) -> None:
+    kc = lbkube
+    kc.kubectl("create", "--validate=false", "-f", "-", input=deployment_manifest("drainme", 4))
+    try:
+        before = wait_running(kc, "app=drainme", 4)
+        assert kc.kubectl("cordon", "n1").stdout.strip() == "node/n1 cordoned"
+        assert kc.kubectl("get", "node", "n1", "-o", "jsonpath={.spec.unschedulable}").stdout == "true"
+        on_n1 = [n for n, node in before.items() if node == "n1"]
+        drained = kc.kubectl("drain", "n1", "--ignore-daemonsets", "--timeout=90s", timeout=120)
+        assert "node/n1 already cordoned" in drained.stdout and drained.stdout.rstrip().endswith("node/n1 drained")
+        for pod in on_n1:
+            assert f"evicting pod default/{pod}" in drained.stderr + drained.stdout
+            assert f"pod/{pod} evicted" in drained.stdout
+        assert pods_on(kc, "n1", "app=drainme") == []
+        after = wait_running(kc, "app=drainme", 4)
+        assert set(after.values()) == {"n2"}  # n1 is cordoned: the replacements went to n2
+        assert kc.kubectl("uncordon", "n1").stdout.strip() == "node/n1 uncordoned"
+        assert kc.kubectl("get", "node", "n1", "-o", "jsonpath={.spec.unschedulable}").stdout in ("", "false")
+    finally:
+        kc.kubectl("uncordon", "n1", check=False)
+        kc.kubectl("delete", "deployment", "drainme", check=False)
+
+
 def test_eviction_subresource_directly(lbkube: KubeCluster, tmp_path: os.PathLike[str]) -> None:
     """POST pods/NAME/eviction as JSON (the official clients' way; kubectl drain sends protobuf)."""
     kc = lbkube

@@ -291,6 +291,49 @@ def test_deployment_create_scale_patch_status_delete(api: k8s.ApiClient, ns: str
     assert exc.value.status == 404 and status_of(exc.value)["reason"] == "NotFound"
 
 
+def test_replicasets_of_a_deployment(api: k8s.ApiClient, ns: str) -> None:
+    apps = k8s.AppsV1Api(api)
+    name = uniq("rsdep")
+    dep = apps.create_namespaced_deployment(ns, deployment(name, 1))
+    w = k8s_watch.Watch()
+    owned = None
+    for ev in w.stream(apps.list_namespaced_replica_set, ns, label_selector=f"app={name}", timeout_seconds=30):
+        rs = ev["object"]
+        if any(o.uid == dep.metadata.uid and o.controller for o in rs.metadata.owner_references or []):
+            owned = rs
+            w.stop()
+    assert owned is not None, "no ReplicaSet owned by the Deployment"
+    assert owned.metadata.labels["pod-template-hash"] and owned.spec.replicas == 1
+    assert owned.metadata.annotations["deployment.kubernetes.io/revision"] == "1"
+    read = apps.read_namespaced_replica_set(owned.metadata.name, ns)
+    assert read.spec.selector.match_labels["app"] == name
+    assert owned.metadata.name in {r.metadata.name for r in apps.list_replica_set_for_all_namespaces().items}
+    apps.delete_namespaced_deployment(name, ns)
+
+
+def test_strategic_merge_patch_is_the_default_for_objects(api: k8s.ApiClient, ns: str) -> None:
+    """A dict body goes out as application/strategic-merge-patch+json (the client's default): lists
+    merge by their Kubernetes merge keys — containers by name, env by name."""
+    apps = k8s.AppsV1Api(api)
+    name = uniq("smp")
+    dep = deployment(name, 0)
+    dep.spec.template.spec.containers.append(k8s.V1Container(
+        name="side", image="busybox:local", command=["sleep", "300"], env=[k8s.V1EnvVar(name="A", value="1")]))
+    apps.create_namespaced_deployment(ns, dep)
+    patched = apps.patch_namespaced_deployment(name, ns, {"spec": {"template": {"spec": {"containers": [
+        {"name": "side", "image": "busybox:other", "env": [{"name": "B", "value": "2"}]}]}}}})
+    containers = {c.name: c for c in patched.spec.template.spec.containers}
+    assert set(containers) == {"main", "side"}
+    assert containers["side"].image == "busybox:other" and containers["main"].image == "busybox:local"
+    assert {e.name: e.value for e in containers["side"].env} == {"A": "1", "B": "2"}
+    jsonp = apps.patch_namespaced_deployment(name, ns, [{"op": "replace", "path": "/spec/replicas", "value": 0}])
+    assert jsonp.spec.replicas == 0
+    cm = uniq("smpcm")
+    k8s.CoreV1Api(api).create_namespaced_config_map(ns, cm_body(cm))
+    assert k8s.CoreV1Api(api).patch_namespaced_config_map(cm, ns, {"data": {"x": "y"}}).data == {"k": "v", "x": "y"}
+    apps.delete_namespaced_deployment(name, ns)
+
+
 # ------------------------------------------------------------------------------ kubernetes_asyncio
 
 

@@ -235,6 +235,57 @@ def test_undo_to_a_revision_that_does_not_exist_fails(web: KubeCluster) -> None:
     assert proc.returncode == 1 and "unable to find specified revision 99 in history" in proc.stderr, proc.stderr
 
 
+@pytest.fixture(scope="module")
+def kr(kube: KubeCluster) -> KubeCluster:
+    """The Deployment ``kr`` for kubectl's own rollout restart / pause / resume (strategic merge patches)."""
+    kube.kubectl("create", "-f", "-", input=manifest("kr", "v1", replicas=2))
+    rolled_out(kube, "kr")
+    return kube
+
+
+def pod_owners(kube: KubeCluster, app: str) -> set[str]:
+    return {p["metadata"]["ownerReferences"][0]["name"] for p in get_json(kube, "pods", "-l", f"app={app}")["items"]
+            if not p["metadata"].get("deletionTimestamp")}
+
+
+def test_kubectl_rollout_restart_makes_a_new_replicaset(kr: KubeCluster) -> None:
+    (first,) = replicasets(kr, "kr")
+    proc = kr.kubectl("rollout", "restart", "deploy/kr", "-v=6")
+    assert proc.stdout.strip() == "deployment.apps/kr restarted", proc.stdout
+    assert re.search(r'verb="PATCH" url="[^"]*/deployments/kr[?"]', proc.stderr), proc.stderr
+    status = kr.kubectl("rollout", "status", "deploy/kr", "--timeout=90s", timeout=100)
+    assert status.stdout.strip().endswith('deployment "kr" successfully rolled out'), status.stdout
+    assert revisions(kr, "kr") == [(1, 0, "v1"), (2, 2, "v1")]  # same containers, a new template
+    (newest,) = [rs for rs in replicasets(kr, "kr") if rs["spec"]["replicas"]]
+    assert newest["metadata"]["name"] != first["metadata"]["name"]
+    assert "kubectl.kubernetes.io/restartedAt" in newest["spec"]["template"]["metadata"]["annotations"]
+    wait_for("the pods all belong to the new ReplicaSet", lambda: pod_owners(kr, "kr") == {newest["metadata"]["name"]})
+
+
+def test_kubectl_rollout_pause_holds_a_template_change_until_resume(kr: KubeCluster) -> None:
+    assert kr.kubectl("rollout", "pause", "deploy/kr").stdout.strip() == "deployment.apps/kr paused"
+    assert get_json(kr, "deploy", "kr")["spec"]["paused"] is True
+    again = kr.kubectl("rollout", "pause", "deploy/kr", check=False)
+    assert again.returncode == 1 and 'deployments.apps "kr" is already paused' in again.stderr, again.stderr
+    before = revisions(kr, "kr")
+    kr.kubectl("set", "env", "deploy/kr", "-c", "c", "VERSION=v2")
+    generation = get_json(kr, "deploy", "kr")["metadata"]["generation"]
+
+    def observed() -> dict[str, Any] | None:
+        dep = get_json(kr, "deploy", "kr")
+        return dep if (dep.get("status") or {}).get("observedGeneration", 0) >= generation else None
+    dep = wait_for("the controller to observe the paused change", observed)
+    progressing = next(c for c in dep["status"]["conditions"] if c["type"] == "Progressing")
+    assert progressing["reason"] == "DeploymentPaused"
+    assert revisions(kr, "kr") == before  # the new template made no ReplicaSet while paused
+    assert kr.kubectl("rollout", "resume", "deploy/kr").stdout.strip() == "deployment.apps/kr resumed"
+    status = kr.kubectl("rollout", "status", "deploy/kr", "--timeout=90s", timeout=100)
+    assert status.stdout.strip().endswith('deployment "kr" successfully rolled out'), status.stdout
+    assert revisions(kr, "kr") == [*[(r, 0, v) for r, _, v in before], (before[-1][0] + 1, 2, "v2")]
+    assert not get_json(kr, "deploy", "kr")["spec"].get("paused")
+    kr.kubectl("delete", "deploy", "kr")
+
+
 def test_rollout_status_fails_past_the_progress_deadline(kube: KubeCluster) -> None:
     kube.kubectl("create", "-f", "-", input=manifest("stuck", "v1", replicas=1, probe="false", deadline=5))
     started = time.monotonic()
