@@ -307,6 +307,11 @@ def haplane(kube: KubeCluster, *args: str, ok: bool = True) -> subprocess.Comple
     return proc
 
 
+def observed(obj: dict) -> dict | None:
+    """``obj`` when its controller has seen its latest spec (status.observedGeneration), else None."""
+    return obj if (obj.get("status") or {}).get("observedGeneration") == obj["metadata"]["generation"] else None
+
+
 def test_haplane_cli_rollouts_use_the_replicasets(web: KubeCluster) -> None:
     """haplane's own CLI reads the same ReplicaSets: history, undo, restart, pause / resume, status."""
     out = haplane(web, "rollout", "history", "deployment/web").stdout.splitlines()
@@ -318,9 +323,10 @@ def test_haplane_cli_rollouts_use_the_replicasets(web: KubeCluster) -> None:
     assert revisions(web, "web") == [(4, 0, "v2"), (5, 3, "v1")]
     assert haplane(web, "rollout", "pause", "deployment/web").stdout.strip() == "deployment.apps/web paused"
     assert haplane(web, "rollout", "restart", "deployment/web").stdout.strip() == "deployment.apps/web restarted"
-    time.sleep(1.5)  # paused: the new template waits, no ReplicaSet is made for it
+    # The controller writes a Deployment's status after the ReplicaSets of the same pass, so once it
+    # has observed the restart's generation, a ReplicaSet for the paused template would exist by now.
+    dep = wait_for("the paused restart observed", lambda: observed(get_json(web, "deploy", "web")))
     assert revisions(web, "web") == [(4, 0, "v2"), (5, 3, "v1")]
-    dep = get_json(web, "deploy", "web")
     assert next(c for c in dep["status"]["conditions"] if c["type"] == "Progressing")["reason"] == "DeploymentPaused"
     undo = haplane(web, "rollout", "undo", "deployment/web", ok=False)
     assert undo.returncode == 1 and "cannot rollback a paused deployment" in undo.stderr
