@@ -40,6 +40,8 @@ def parse_quantity(q: str | int | float) -> Decimal:
         if not math.isfinite(q):
             raise ValueError("quantity must be a finite number")
         value = Decimal(repr(q))
+        if value and abs(value.adjusted()) > _MAX_EXPONENT:  # as for strings: "1e-62" is refused too
+            raise ValueError(f"quantity {q!r} has an exponent out of range")
     elif isinstance(q, str):
         value = _parse_string(q)
     else:

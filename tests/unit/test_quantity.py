@@ -78,6 +78,8 @@ def test_parse_memory(quantity: str | int | float, size: int) -> None:
         pytest.param(None, id="none"),
         pytest.param([1], id="list"),
         pytest.param("1\x00", id="nul"),
+        pytest.param(1e-62, id="tiny-float"),  # its plain decimal form would be over 64 characters
+        pytest.param(1e31, id="huge-float"),
     ],
 )
 def test_invalid_quantities_raise_value_error(quantity: object) -> None:
@@ -100,6 +102,8 @@ def test_parse_quantity_keeps_the_sign_and_is_exact() -> None:
         pytest.param(0.5, "0.5", id="float"),
         pytest.param(1e-7, "0.0000001", id="small-float"),
         pytest.param(-0.0, "0", id="negative-zero"),
+        pytest.param(1e-30, "0." + "0" * 29 + "1", id="smallest-float-exponent"),
+        pytest.param(1.5e18, "1500000000000000000", id="large-float"),
     ],
 )
 def test_format_quantity(quantity: str | float, stored: str) -> None:
