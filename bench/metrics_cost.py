@@ -25,6 +25,7 @@ import aiohttp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import finish  # noqa: E402
 from bench.write_throughput import percentile, run_level, run_level_wrk  # noqa: E402
+from haplane.aio import wait_for  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
 
@@ -80,7 +81,7 @@ async def scrape_loop(urls: list[str], token: str, stop: asyncio.Event, duration
                         durations.append(time.perf_counter() - t0)
                         sizes.append(len(body))
             try:
-                await asyncio.wait_for(stop.wait(), max(0.0, 1.0 - (time.monotonic() - tick)))
+                await wait_for(stop.wait(), max(0.0, 1.0 - (time.monotonic() - tick)))
             except TimeoutError:
                 pass
 

@@ -22,6 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import finish  # noqa: E402
+from haplane.aio import wait_for  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
@@ -82,7 +83,7 @@ async def measure(lc: LocalCluster, runtime: str, n: int, interval: float) -> di
             await c.create(pod(name))
             await asyncio.sleep(interval)
         try:
-            await asyncio.wait_for(all_running.wait(), 120)
+            await wait_for(all_running.wait(), 120)
         except TimeoutError:
             pass
         watcher.cancel()

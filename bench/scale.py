@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import finish  # noqa: E402
 from bench.heartbeat_cost import window  # noqa: E402
 from bench.scheduler import SELECTOR, create_all, poll_unbound, wait_nodes  # noqa: E402
+from haplane.aio import wait_for  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
@@ -124,7 +125,7 @@ async def watch_latency(c: Client, names: list[str], samples: int) -> dict[str, 
             t = time.monotonic()
             await c.patch("Pod", names[i % len(names)], {"metadata": {"labels": {"mark": mark}}})
             while mark not in seen:
-                await asyncio.wait_for(arrived.wait(), 30)
+                await wait_for(arrived.wait(), 30)
                 arrived.clear()
             out.append(seen[mark] - t)
     finally:

@@ -8,6 +8,7 @@ import time
 
 from chaos.cluster import ChaosCluster
 from chaos.timeline import Sample, Timeline
+from haplane.aio import wait_for
 
 
 async def monitor(cluster: ChaosCluster, timeline: Timeline, stop: asyncio.Event, interval: float = 0.25) -> None:
@@ -26,4 +27,4 @@ async def monitor(cluster: ChaosCluster, timeline: Timeline, stop: asyncio.Event
                                                cluster.name_of_raft(st.get("leader")), st.get("commitIndex"),
                                                st.get("appliedIndex")))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+            await wait_for(stop.wait(), interval)

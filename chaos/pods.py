@@ -24,6 +24,7 @@ from typing import Any
 
 from chaos.invariants import desired_counts_reached, no_pods_on_foreign_nodes
 from chaos.runtimes import Running, RuntimeView
+from haplane.aio import wait_for
 from haplane.client import Client
 from node_agent.errlog import OnceLogger
 
@@ -130,7 +131,7 @@ class PodMonitor:
             began = self.clock()
             await self.sample()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, self.interval - (self.clock() - began)))
+                await wait_for(stop.wait(), max(0.0, self.interval - (self.clock() - began)))
 
     async def wait_for(self, ok: Callable[[PodSample], bool], timeout: float, what: str) -> PodSample:
         """The first sample begun from now on that satisfies ``ok`` (raises TimeoutError)."""
@@ -149,4 +150,4 @@ class PodMonitor:
                                    f"{None if last is None else last.to_doc(0.0)})")
             async with self._new:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._new.wait(), left)
+                    await wait_for(self._new.wait(), left)

@@ -68,6 +68,7 @@ from chaos.workload import (
     WorkloadConfig,
     failover_client,
 )
+from haplane.aio import wait_for
 from haplane.client import Client
 
 Progress = Callable[[str], None]
@@ -335,7 +336,7 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         ctx = Context(cluster, nemesis, timeline, rng, duration, workers.pods if workers else None,
                       sc.pod_recovery)
         try:
-            await asyncio.wait_for(sc.run(ctx), timeout=duration * 3 + 120)
+            await wait_for(sc.run(ctx), timeout=duration * 3 + 120)
         except Exception as exc:  # noqa: BLE001 - reported as the scenario-ran verdict
             error = f"{type(exc).__name__}: {exc}"
             timeline.mark("error", error)
@@ -349,7 +350,7 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         phase("stopping the workload")
         stop_t = time.monotonic()
         stop_work.set()
-        await asyncio.wait_for(asyncio.gather(*work_tasks, return_exceptions=True),
+        await wait_for(asyncio.gather(*work_tasks, return_exceptions=True),
                                opts.workload.timeout * 2 + 10)
         if workers is not None:
             nemesis.pod_recovery_point("workload stopped", stop_t)
@@ -371,7 +372,7 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
                                                           WATCH_CATCH_UP)
             stop_watch.set()
             if watch_task is not None:
-                await asyncio.wait_for(watch_task, 15)
+                await wait_for(watch_task, 15)
     except Exception as exc:  # noqa: BLE001
         error = error or f"{type(exc).__name__}: {exc}"
         timeline.mark("error", error, trace=traceback.format_exc())
@@ -383,7 +384,7 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
         stop_watch.set()
         for t in [*work_tasks, *(x for x in (monitor_task, pods_task, watch_task) if x)]:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(t, 15)
+                await wait_for(t, 15)
         if workers is not None:
             await workers.close()
         try:

@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from haplane.aio import wait_for
 from node_agent.runtime.base import L_NAMESPACE, L_NODE, L_POD_NAME
 from node_agent.runtime.process import _proc_stat  # the runtime's own /proc/<pid>/stat parser
 
@@ -116,12 +117,12 @@ class ProcessView:
         return out
 
     async def running(self) -> Running:
-        found = await asyncio.wait_for(asyncio.to_thread(self._scan), CALL_TIMEOUT)
+        found = await wait_for(asyncio.to_thread(self._scan), CALL_TIMEOUT)
         return [(node, pod) for _, node, pod in found]
 
     async def _kill(self, nodes: Iterable[str] | None) -> int:
         wanted = None if nodes is None else set(nodes)
-        groups = [pgid for pgid, node, _ in await asyncio.wait_for(asyncio.to_thread(self._scan), CALL_TIMEOUT)
+        groups = [pgid for pgid, node, _ in await wait_for(asyncio.to_thread(self._scan), CALL_TIMEOUT)
                   if wanted is None or node in wanted]
         for pgid in groups:
             with contextlib.suppress(ProcessLookupError):
@@ -151,7 +152,7 @@ class DockerView:
         self._api: Any = None
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        return await asyncio.wait_for(asyncio.to_thread(fn, *args, **kwargs), CALL_TIMEOUT)
+        return await wait_for(asyncio.to_thread(fn, *args, **kwargs), CALL_TIMEOUT)
 
     async def _engine(self) -> Any:
         if self._api is None:

@@ -42,6 +42,7 @@ from chaos.history import FAIL, OK, UNKNOWN, History, Op
 from chaos.runtimes import pod_env
 from chaos.watchcheck import Version
 from haplane import errors
+from haplane.aio import wait_for
 from haplane.client import Client, ConnectionFailed
 
 NAMESPACE = "default"
@@ -239,7 +240,7 @@ class RegisterWorkload:
             if op.result != OK and not (op.result == FAIL and op.f == "cas"):
                 pause += self.cfg.fail_pause  # a dead or cut-off replica: do not spin on it
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+                await wait_for(stop.wait(), pause)
 
     async def _read(self, p: int, client: Client, key: str, known: dict[str, tuple[Any, str]]) -> Op:
         op = self.history.invoke(p, key, "read")
@@ -377,7 +378,7 @@ class CreateWorkload:
                     rec.complete_t = self.clock()
                 pause = self.cfg.create_think + (self.cfg.fail_pause if rec.result != OK else 0.0)
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), pause)
+                    await wait_for(stop.wait(), pause)
 
     async def final_lists(self, timeout: float = 60.0) -> dict[str, set[str]]:
         """The created objects' names as each replica lists them (linearizable list)."""
@@ -485,7 +486,7 @@ class ScaleWorkload:
                 op = await self._read(p, client, SCALE_KEY)
             pause = rng.uniform(*self.cfg.scale_think) + (self.cfg.fail_pause if op.result != OK else 0.0)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), pause)
+                await wait_for(stop.wait(), pause)
 
     async def _scale(self, p: int, client: Client, replicas: int, seq: int) -> Op:
         value = f"{p}.{seq}/{replicas}"

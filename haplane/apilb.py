@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from haplane.aio import wait_for
 from haplane.tcp import splice
 from haplane.tls import ca_context
 
@@ -198,7 +199,7 @@ class ApiLoadBalancer:
         last: Exception | None = None
         for backend in self.pool.order():
             try:
-                reader, writer = await asyncio.wait_for(asyncio.open_connection(backend.host, backend.port),
+                reader, writer = await wait_for(asyncio.open_connection(backend.host, backend.port),
                                                         self.connect_timeout)
             except (OSError, TimeoutError) as exc:
                 last = exc

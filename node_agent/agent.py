@@ -45,6 +45,7 @@ import aiohttp
 
 from haplane import errors, logformat
 from haplane import metrics as metrics_mod
+from haplane.aio import wait_for
 from haplane.client import Client
 from haplane.clientconfig import normalize_endpoint
 from haplane.model.quantity import parse_cpu, parse_memory
@@ -219,7 +220,7 @@ async def docker_version() -> str:
         def version() -> str:
             return str(docker.from_env(timeout=5).version().get("Version") or "unknown")
 
-        return await asyncio.wait_for(asyncio.to_thread(version), 10)
+        return await wait_for(asyncio.to_thread(version), 10)
     except Exception as exc:  # noqa: BLE001 - the agent runs anyway; pods will say what is wrong
         log.warning("the Docker engine does not answer (%s); pods will fail until it does", exc)
         return "unknown"

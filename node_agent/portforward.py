@@ -22,6 +22,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from haplane.aio import wait_for
 from node_agent import spdy
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,7 @@ class PortForwardSession:
         message = b""
         try:
             try:
-                reader, writer = await asyncio.wait_for(self._connect(req.port), self._connect_timeout)
+                reader, writer = await wait_for(self._connect(req.port), self._connect_timeout)
             except (OSError, LookupError, TimeoutError) as exc:
                 message = f"error forwarding port {req.port} to pod: connect: {_reason(exc)}".encode()
                 await self.send(spdy.Data(req.data_id, b"", fin=True))

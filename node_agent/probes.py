@@ -15,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from haplane.aio import wait_for
 from node_agent.runtime.base import Runtime, resolve_port, run_argv
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ async def run_probe(
             port = _host_port(container, tcp.get("port"), host_ports)
             if port is None:
                 return False
-            _, writer = await asyncio.wait_for(
+            _, writer = await wait_for(
                 asyncio.open_connection(tcp.get("host") or host_ip, port), timeout
             )
             writer.close()

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from haplane.aio import wait_for
 from haplane.client import Client
 from haplane.informer import Informer
 from haplane.tcp import splice
@@ -81,7 +82,7 @@ async def connect_first(order: list[Backend], timeout: float = CONNECT_TIMEOUT,
     last: Exception | None = None
     for backend in order:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(*backend), timeout)
+            reader, writer = await wait_for(asyncio.open_connection(*backend), timeout)
             return reader, writer, backend
         except (OSError, TimeoutError) as exc:
             last = exc
@@ -117,7 +118,7 @@ class ServiceProxy:
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), RESYNC)
+                    await wait_for(self._wake.wait(), RESYNC)
                 self._wake.clear()
                 if self.services.synced.is_set() and self.endpoints.synced.is_set():
                     await self.sync()

@@ -68,6 +68,7 @@ import aiohttp
 from aiohttp import web
 from pysyncobj import FAIL_REASON
 
+from haplane.aio import wait_for
 from haplane.api.app import MEMBER_KIND, USER, Replica, member_url
 from haplane.api.auth import User, authorize
 from haplane.api.body import read_json
@@ -373,7 +374,7 @@ async def _change(replica: Replica, state: _State, propose: Any, raft_addr: str,
     state.pending, state.pending_since = fut, time.monotonic()
     propose(raft_addr, done)
     try:
-        err = await asyncio.wait_for(asyncio.shield(fut), CHANGE_TIMEOUT)
+        err = await wait_for(asyncio.shield(fut), CHANGE_TIMEOUT)
     except TimeoutError:
         raise OutcomeUnknown(f"the {what} of {raft_addr} has not committed within {CHANGE_TIMEOUT:.0f}s; it may "
                              "still take effect: check `haplane cluster members` before retrying") from None
@@ -417,7 +418,7 @@ async def _hand_over(replica: Replica) -> None:
     replica.raft.transfer_leadership(
         None, lambda res, err: loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(err)))
     try:
-        err = await asyncio.wait_for(fut, TRANSFER_TIMEOUT)
+        err = await wait_for(fut, TRANSFER_TIMEOUT)
     except TimeoutError:
         raise Unavailable("leadership transfer did not start; retry", retry_after=1.0) from None
     if err != FAIL_REASON.SUCCESS:

@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 from aiohttp import WSMsgType, web
 
+from haplane.aio import wait_for
 from haplane.api.logs import CONNECT_TIMEOUT, agent_endpoint, locate
 from haplane.errors import BadRequest, HaplaneError, Unavailable
 
@@ -114,7 +115,7 @@ async def _dial(session: aiohttp.ClientSession, node: dict, path: str, request: 
     url = ("wss" if base.startswith("https") else "ws") + base[base.index(":"):] + path
     headers = {"Authorization": request.headers.get("Authorization", "")}
     try:
-        upstream = await asyncio.wait_for(
+        upstream = await wait_for(
             session.ws_connect(url, params=list(request.query.items()), protocols=protocols, headers=headers,
                                heartbeat=HEARTBEAT, max_msg_size=MAX_MESSAGE, autoping=True),
             CONNECT_TIMEOUT * 2)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from haplane.aio import wait_for
 from haplane.api.app import Replica
 from haplane.clock import Clock, SystemClock
 from haplane.errors import Conflict, HaplaneError, OutcomeUnknown
@@ -25,6 +26,7 @@ from haplane.store.store import Store
 log = logging.getLogger(__name__)
 
 POLL = 0.5  # also re-check leadership on a timer, in case a role event was missed
+STOP_GRACE = 2.0  # a cancelled control loop still running after this long is cancelled again
 
 
 @dataclass
@@ -92,7 +94,7 @@ class Leadership:
         try:
             while True:
                 try:
-                    await asyncio.wait_for(events.get(), POLL)
+                    await wait_for(events.get(), POLL)
                 except TimeoutError:
                     pass
                 if self.replica.raft.is_leader:
@@ -132,9 +134,24 @@ class Leadership:
         self.ctx = None
         self.replica.extra.pop("control", None)
         tasks, self._tasks = self._tasks, []
-        for t in tasks:
+        await stop_tasks(tasks)
+
+
+async def stop_tasks(tasks: list[asyncio.Task], grace: float = STOP_GRACE) -> None:
+    """Cancel ``tasks`` and wait until every one has ended. A task still running ``grace`` s
+    after its cancel has lost it (a library that swallowed the CancelledError): it is logged
+    once and cancelled again until it ends, so stepping down always completes and the replica
+    can lead again."""
+    pending = set(tasks)
+    reported: set[asyncio.Task] = set()
+    while pending:
+        for t in pending:
             t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        _, pending = await asyncio.wait(pending, timeout=grace)
+        for t in pending - reported:
+            log.error("control loop %s still running %.1f s after it was cancelled; cancelling it again",
+                      t.get_name(), grace)
+            reported.add(t)
 
 
 async def _supervised(name: str, loop: Loop, ctx: ControlContext) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from prometheus_client import CollectorRegistry
 
+from haplane.aio import wait_for
 from haplane.control.leader import ControlContext
 from haplane.metrics import ControlMetrics
 from haplane.store.fsm import Change
@@ -61,7 +62,7 @@ async def level_triggered(ctx: ControlContext, kinds: Iterable[str], step: Step,
     try:
         while True:
             try:
-                await asyncio.wait_for(wake.wait(), wait)
+                await wait_for(wake.wait(), wait)
             except TimeoutError:
                 pass
             await ctx.clock.sleep(settle)

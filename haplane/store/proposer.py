@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pysyncobj import FAIL_REASON
 
+from haplane.aio import wait_for
 from haplane.errors import OutcomeUnknown, Unavailable
 from haplane.store import commands
 from haplane.store.raft import NOT_APPENDED
@@ -105,7 +106,7 @@ class Proposer:
     async def _wait(self, pending: _Pending) -> tuple:
         remaining = max(0.0, pending.deadline - time.monotonic())
         try:
-            return await asyncio.wait_for(asyncio.shield(pending.fut), remaining)
+            return await wait_for(asyncio.shield(pending.fut), remaining)
         except TimeoutError:
             raise self._expired(pending) from None
 

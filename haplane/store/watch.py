@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from haplane.aio import wait_for
 from haplane.errors import Expired, Gone
 from haplane.store.fsm import Change, StateMachine
 
@@ -91,7 +92,7 @@ class Watcher:
     async def next(self, timeout: float) -> Change | None:
         """The next change, None after ``timeout`` seconds of quiet; raises what ended the watch."""
         try:
-            item = await asyncio.wait_for(self.queue.get(), timeout)
+            item = await wait_for(self.queue.get(), timeout)
         except TimeoutError:
             return None
         if isinstance(item, Exception):

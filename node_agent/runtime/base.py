@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from haplane.aio import wait_for
+
 LABEL_PREFIX = "haplane."
 L_POD_UID = "haplane.pod-uid"
 L_POD_NAME = "haplane.pod-name"
@@ -326,7 +328,7 @@ async def run_argv(
         start_new_session=True,
     )
     try:
-        return exit_status(await asyncio.wait_for(proc.wait(), timeout))
+        return exit_status(await wait_for(proc.wait(), timeout))
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)

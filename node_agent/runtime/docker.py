@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 import docker
 import docker.errors
 
+from haplane.aio import wait_for
 from haplane.model.quantity import parse_cpu, parse_memory
 from node_agent.runtime.base import (
     L_NODE,
@@ -140,7 +141,7 @@ class DockerRuntime:
     async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kw: Any) -> T:
         loop = asyncio.get_running_loop()
         fut = loop.run_in_executor(self._pool, functools.partial(fn, *args, **kw))
-        return await asyncio.wait_for(fut, timeout or self.call_timeout)
+        return await wait_for(fut, timeout or self.call_timeout)
 
     async def _api(self) -> docker.APIClient:
         if self._client is None:
