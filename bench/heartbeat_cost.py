@@ -44,16 +44,16 @@ def ready_count(nodes: list[dict]) -> int:
                    or []) for n in nodes)
 
 
-async def window(lc: LocalCluster, seconds: float, agents: list[subprocess.Popen]) -> dict:
-    leader = lc.wait_ready(30)
+async def window(lc: LocalCluster, seconds: float, agents: list[subprocess.Popen], request_timeout: float = 2.0) -> dict:
+    leader = lc.wait_ready(30, request_timeout=request_timeout)
     pids = {m.name: m.pid for m in lc.replicas if m.pid}
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
     agent_cpu0 = sum(cpu_seconds(a.pid) for a in agents)
-    c0 = lc.get_json(leader, "/cluster/self")["commitIndex"]
+    c0 = lc.get_json(leader, "/cluster/self", timeout=request_timeout)["commitIndex"]
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
-    c1 = lc.get_json(leader, "/cluster/self")["commitIndex"]
+    c1 = lc.get_json(leader, "/cluster/self", timeout=request_timeout)["commitIndex"]
     cpu = {n: round(100 * (cpu_seconds(p) - cpu0[n]) / elapsed, 1) for n, p in pids.items()}
     agent_cpu = sum(cpu_seconds(a.pid) for a in agents) - agent_cpu0
     return {"leader": leader, "seconds": round(elapsed, 1), "raft_entries": c1 - c0,

@@ -44,6 +44,8 @@ from haplane.aio import wait_for  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 
+PROBE = 15.0  # seconds a loaded replica may take to answer a probe (LocalCluster's default is 1 s)
+
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     """p50/p90/p99/max of ``samples`` (seconds) in milliseconds."""
@@ -63,7 +65,7 @@ def rss_mb(pid: int) -> float:
 
 
 def commit_index(lc: LocalCluster, name: str) -> int:
-    return int(lc.get_json(name, "/cluster/self", timeout=10)["commitIndex"] or 0)
+    return int(lc.get_json(name, "/cluster/self", timeout=PROBE)["commitIndex"] or 0)
 
 
 async def settle(c: Client, quiet: float, timeout: float) -> float:
@@ -137,7 +139,7 @@ async def watch_latency(c: Client, names: list[str], samples: int) -> dict[str, 
 
 async def back_to_serving(lc: LocalCluster, c: Client, t0: float) -> dict[str, float]:
     """From ``t0``: a leader all agree on, then a linearizable list and a write acknowledged."""
-    await asyncio.to_thread(lc.wait_ready, 120)
+    await asyncio.to_thread(lc.wait_ready, 120, None, None, PROBE)
     leader_s = time.monotonic() - t0
     await c.list("Pod", "default", label_selector="bench=none")
     await c.create({"apiVersion": "v1", "kind": "ConfigMap",
@@ -154,7 +156,7 @@ async def snapshot_install(lc: LocalCluster, leader: str) -> dict[str, Any]:
     lc.start(follower)
     while True:
         try:
-            st = await asyncio.to_thread(lc.get_json, follower, "/cluster/self", 5)
+            st = await asyncio.to_thread(lc.get_json, follower, "/cluster/self", PROBE)
             if int(st.get("appliedIndex") or st.get("commitIndex") or 0) >= target and st.get("leader"):
                 break
         except OSError:
@@ -195,7 +197,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(json.dumps({"phase": "load", **result["load"]}), flush=True)
 
                 agent_procs = [lc.procs[m.name] for m in lc.agents]
-                result["heartbeat_cost"] = await window(lc, args.window, agent_procs)
+                result["heartbeat_cost"] = await window(lc, args.window, agent_procs, request_timeout=PROBE)
                 result["rss_mb"] = {m.name: rss_mb(m.pid) for m in lc.replicas if m.pid}
                 print(json.dumps({"phase": "steady", "rss_mb": result["rss_mb"],
                                   **result["heartbeat_cost"]}), flush=True)
@@ -209,7 +211,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 print(json.dumps({"phase": "api", "get": result["get"], "list": result["list_linearizable"],
                                   "watch": result["watch"]}), flush=True)
 
-                leader = lc.wait_ready(60)
+                leader = lc.wait_ready(120, request_timeout=PROBE)
                 result["snapshot"] = {
                     **{f"{f.replace('.', '_')}_bytes": {m.name: os.path.getsize(lc.path(m.name, f))
                                                         for m in lc.replicas if os.path.exists(lc.path(m.name, f))}

@@ -284,9 +284,10 @@ class LocalCluster:
         with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context()) as resp:
             return json.loads(resp.read())
 
-    def wait_ready(self, timeout: float = 30.0, names: list[str] | None = None, not_leader: str | None = None) -> str:
+    def wait_ready(self, timeout: float = 30.0, names: list[str] | None = None, not_leader: str | None = None,
+                   request_timeout: float = 1.0) -> str:
         """Wait until the named replicas (default: all alive) agree on a leader (other than
-        ``not_leader``, when given); return its name."""
+        ``not_leader``, when given); return its name. Each probe waits ``request_timeout`` s."""
         deadline = time.monotonic() + timeout
         last_err = ""
         while time.monotonic() < deadline:
@@ -294,9 +295,9 @@ class LocalCluster:
             try:
                 leaders = set()
                 for name in live:
-                    st = self.get_json(name, "/cluster/self", timeout=1.0)
+                    st = self.get_json(name, "/cluster/self", timeout=request_timeout)
                     leaders.add(st.get("leader"))
-                    urllib.request.urlopen(f"{self.members[name].url}/readyz", timeout=1.0,
+                    urllib.request.urlopen(f"{self.members[name].url}/readyz", timeout=request_timeout,
                                            context=self.ssl_context()).read()
                 excluded = self.members[not_leader].raft if not_leader else None
                 if len(leaders) == 1 and None not in leaders and excluded not in leaders:
