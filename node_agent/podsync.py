@@ -72,6 +72,12 @@ COMPONENT = "haplane-agent"
 SHOW_PENDING_AFTER = 2.0  # a Start in flight this long gets its ContainerCreating status written
 STATUS_RETRY = 1.0  # after a failed status write, wait this long before the next attempt
 CONFLICT_RETRIES = 5
+# Status writes in flight at once, per agent (the kubelet bounds its own with a QPS limit). Each
+# write was its own task and, with an unlimited pool, its own connection: an agent of 250 hollow
+# nodes and 7,500 pods opened thousands of connections at once, most of the replicas' time went
+# to accepting them, the Raft tick thread starved, leaders were deposed over and over, the writes
+# failed and were retried a second later — a storm that did not end.
+STATUS_WRITES_IN_FLIGHT = 16
 
 
 class PodApi(Protocol):
@@ -278,6 +284,7 @@ class PodSync:
         self.lanes: dict[Key, _Lane] = {}
         self.probes: dict[str, _Probes] = {}  # cid -> probe state of a running container
         self._status_tasks: dict[str, asyncio.Task] = {}
+        self._status_slots = asyncio.Semaphore(STATUS_WRITES_IN_FLIGHT)
         self._status_cache: dict[str, tuple[dict, dict]] = {}  # uid -> (computed, as stored)
         self._status_retry_at: dict[str, float] = {}
         self._backoff_noted: dict[Key, float] = {}
@@ -628,33 +635,37 @@ class PodSync:
     async def _write_status(self, uid: str, status: dict) -> None:
         ref = pod_ref(self.pods.get(uid) or {})
         try:
-            for _ in range(CONFLICT_RETRIES):
-                pod = self.pods.get(uid)
-                if pod is None:
-                    return
-                try:
-                    updated = await self.api.update_status(dict(pod, status=status))
-                except errors.Conflict:
-                    meta = pod.get("metadata") or {}
-                    fresh = await self.api.get("Pod", meta.get("name", ""), meta.get("namespace") or "default")
-                    if uid_of(fresh) != uid:
-                        return  # replaced by a namesake: the watch will say so
-                    self._store(fresh)
-                    continue
-                except errors.NotFound:
-                    return  # deleted: the watch will say so
-                self._store(updated)
-                self.status_writes += 1
-                self._status_retry_at.pop(uid, None)
-                self.errors.ok(f"status of {ref}")
-                return
-            raise errors.Conflict(f"pod {ref} kept changing")
+            async with self._status_slots:
+                await self._write_status_now(uid, status, ref)
         except Exception as exc:  # noqa: BLE001 - retried after STATUS_RETRY
             self._status_retry_at[uid] = self.clock.monotonic() + STATUS_RETRY
             self.errors.failed(f"status of {ref}", exc)
         finally:
             self._status_tasks.pop(uid, None)
             self.kick()
+
+    async def _write_status_now(self, uid: str, status: dict, ref: str) -> None:
+        for _ in range(CONFLICT_RETRIES):
+            pod = self.pods.get(uid)
+            if pod is None:
+                return
+            try:
+                updated = await self.api.update_status(dict(pod, status=status))
+            except errors.Conflict:
+                meta = pod.get("metadata") or {}
+                fresh = await self.api.get("Pod", meta.get("name", ""), meta.get("namespace") or "default")
+                if uid_of(fresh) != uid:
+                    return  # replaced by a namesake: the watch will say so
+                self._store(fresh)
+                continue
+            except errors.NotFound:
+                return  # deleted: the watch will say so
+            self._store(updated)
+            self.status_writes += 1
+            self._status_retry_at.pop(uid, None)
+            self.errors.ok(f"status of {ref}")
+            return
+        raise errors.Conflict(f"pod {ref} kept changing")
 
     # --- lookups (the log server) ---------------------------------------------------------
 

@@ -361,3 +361,28 @@ async def test_an_older_copy_never_replaces_a_newer_one(kind: str) -> None:
     h.sync.pod_event(kind, newer)
     h.sync.pod_event(kind, pod)
     assert h.sync.pods["uid-web"]["metadata"]["resourceVersion"] == "900"
+
+
+async def test_status_writes_in_flight_are_bounded() -> None:
+    """100 pods start at once: their status writes go STATUS_WRITES_IN_FLIGHT at a time, and
+    every one of them lands."""
+    from node_agent.podsync import STATUS_WRITES_IN_FLIGHT
+
+    h = Harness()
+    in_flight, most = 0, 0
+    write = h.api.update_status
+
+    async def slow_write(obj: dict, *, request_id: str | None = None) -> dict:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(0.001)
+            return await write(obj, request_id=request_id)
+        finally:
+            in_flight -= 1
+    h.api.update_status = slow_write  # type: ignore[method-assign]
+    h.bind(*(mkpod(f"p{i}") for i in range(100)))
+    await h.step()
+    assert most == STATUS_WRITES_IN_FLIGHT
+    assert all(h.stored(f"p{i}")["status"]["phase"] == "Running" for i in range(100))
