@@ -94,10 +94,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         authorize(user, "GET", kind, verb="watch")
     store = replica.store
     queue: asyncio.Queue[bytes | None] = asyncio.Queue(QUEUE_MAX)
-    opened = []
-    for kind in STREAM_KINDS:
-        items, rev, watcher = await store.watch(kind, None if KINDS[kind].namespaced else "", None, stale=True)
-        opened.append((kind, items, rev, watcher))
+    opened: list[tuple[str, list[dict], int, Any]] = []
 
     async def pump(kind: str, watcher: Any) -> None:
         try:
@@ -119,6 +116,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
     tasks: list[asyncio.Task] = []
     try:
+        for kind in STREAM_KINDS:
+            items, rev, watcher = await store.watch(kind, None if KINDS[kind].namespaced else "", None, stale=True)
+            opened.append((kind, items, rev, watcher))
         await resp.prepare(request)
         for kind, items, rev, _ in opened:
             await resp.write(b"".join(line({"type": "ADDED", "kind": kind, "object": o}) for o in items)
