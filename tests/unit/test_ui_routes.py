@@ -191,3 +191,24 @@ async def test_cors_only_for_member_origins(served) -> None:  # noqa: ANN001
             assert r.status == 200 and r.headers["Access-Control-Allow-Origin"] == MEMBER_ORIGIN
         async with s.get(base + "/api/v1/pods", headers=dict(bearer(VIEWER), Origin="http://evil.example")) as r:
             assert "Access-Control-Allow-Origin" not in r.headers
+
+
+def test_assets_ship_in_the_package_and_fetch_nothing_else() -> None:
+    """An installed wheel has the page (package data), and the page loads nothing from elsewhere."""
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from haplane.api.ui import ASSET_TYPES, ASSETS
+
+    root = Path(__file__).resolve().parents[2]
+    with open(root / "pyproject.toml", "rb") as f:
+        assert "ui/*" in tomllib.load(f)["tool"]["setuptools"]["package-data"]["haplane"]
+    names = sorted(p.name for p in ASSETS.iterdir())
+    assert {"index.html", "app.js", "style.css"} <= set(names)
+    assert all(os.path.splitext(n)[1] in ASSET_TYPES for n in names), names
+    for name in names:
+        text = (ASSETS / name).read_text(encoding="utf-8")
+        refs = re.findall(r'(?:src|href)\s*=\s*"([^"]*)"', text) + re.findall(r"url\(([^)]*)\)", text)
+        assert all(r.startswith(("/ui/", "#", "data:")) for r in refs), (name, refs)
+        assert not re.search(r"https?://", text), name  # no CDN, no external fetch
