@@ -232,7 +232,10 @@ function render() {
 function renderReplicas() {
   const st = S.status;
   if (!st) return;
-  $("leader-name").textContent = st.leader || "none";
+  // The leader as the members themselves say (a dead leader is still "the leader" to its followers
+  // until they elect another).
+  const lead = st.members.find(m => m.role === "leader");
+  $("leader-name").textContent = lead ? lead.name : "none (election under way)";
   rows("replica-rows", st.members.map(m => {
     const down = m.role === "unreachable";
     const role = m.role === "leader" ? badge("leader", "leader")
@@ -327,7 +330,7 @@ function renderServices() {
       for (const a of sub.notReadyAddresses || []) addrs.push(`<span class="chip bad" title="not ready">${esc(a.ip)}</span>`);
     }
     return `<tr data-service="${esc(key(s))}"><td>${esc(s.metadata.namespace)}</td><td><b>${esc(s.metadata.name)}</b></td>
-      <td>${esc(s.spec?.type || "ClusterIP")}</td><td class="mono">${esc(s.spec?.clusterIP || "")}</td>
+      <td>${esc(s.spec?.type || "ClusterIP")}</td><td class="mono">${s.spec?.clusterIP ? esc(s.spec.clusterIP) : '<span class="muted">none</span>'}</td>
       <td class="mono">${esc(ports.join(", "))}</td><td>${addrs.join("") || '<span class="muted">none</span>'}</td></tr>`;
   }), 6, "no services");
 }
