@@ -64,8 +64,14 @@ def run_chaos(lc: LocalCluster, scenarios: list[str], base_port: int) -> None:
                        stdout=subprocess.DEVNULL)
 
 
-def screenshot(driver: Any, path: str, height: int) -> None:
-    driver.set_window_size(1360, height)
+def screenshot(driver: Any, path: str, height: int | None = None) -> None:
+    """The page at 1360 px wide, ``height`` px tall (None: all of it)."""
+    if height is None:
+        driver.set_window_size(1360, 3000)
+        time.sleep(0.3)
+        height = driver.execute_script("return document.documentElement.scrollHeight")
+    inner = driver.execute_script("return [window.outerHeight - window.innerHeight]")[0]
+    driver.set_window_size(1360, height + inner)
     time.sleep(0.5)
     driver.save_screenshot(path)
     print(f"wrote {path}", flush=True)
@@ -85,14 +91,16 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     lc.start_all()
     try:
         leader = lc.wait_ready(timeout=60)
-        asyncio.run(workload(lc))
         with chromium() as driver:
             sign_in(driver, f"{lc.members[leader].url}/ui/", lc.admin_token)
+            wait_for(driver, lambda d: d.execute_script("return document.querySelectorAll('#node-rows .badge.ok')"
+                                                        ".length") == 2, 30, "two Ready nodes")
+            asyncio.run(workload(lc))
             wait_for(driver, lambda d: shown_leader(d) == leader and len(shown_pods(d)) == 5, 30, "the cluster shown")
-            wait_for(driver, lambda d: len(d.find_elements("css selector", "#pod-rows .badge.ok")) == 5, 30,
-                     "five pods running")
+            wait_for(driver, lambda d: d.execute_script("return document.querySelectorAll('#pod-rows .badge.ok')"
+                                                        ".length") == 5, 30, "five pods running")
             time.sleep(1.5)  # let events and endpoints settle for the picture
-            screenshot(driver, os.path.join(args.shots, "dashboard.png"), 1900)
+            screenshot(driver, os.path.join(args.shots, "dashboard.png"))
             driver.set_window_size(1360, 900)
             for trial in range(args.trials):
                 lc.kill(leader)
@@ -102,7 +110,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"trial {trial}: new leader shown {times[-1]:.2f}s after SIGKILL of {leader}", flush=True)
                 if trial == 0:
                     driver.execute_script("window.scrollTo(0, 0)")
-                    screenshot(driver, os.path.join(args.shots, "dashboard-failover.png"), 640)
+                    screenshot(driver, os.path.join(args.shots, "dashboard-failover.png"), 420)
                     driver.set_window_size(1360, 900)
                 killed, leader = leader, lc.wait_ready(timeout=30, not_leader=leader)
                 lc.start(killed)

@@ -13,7 +13,6 @@ from typing import Any
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 CHROMIUM = os.environ.get("HAPLANE_CHROMIUM", "/usr/bin/chromium")
@@ -47,11 +46,11 @@ def sign_in(driver: webdriver.Chrome, url: str, token: str) -> None:
     driver.get(url)
     field = wait_for(driver, lambda d: _visible(d, "token"), 15, "the login form")
     field.send_keys(token)
-    driver.find_element(By.ID, "login-button").click()
+    driver.find_element("id", "login-button").click()
 
 
 def _visible(driver: webdriver.Chrome, element_id: str) -> Any:
-    els = driver.find_elements(By.ID, element_id)
+    els = driver.find_elements("id", element_id)
     return els[0] if els and els[0].is_displayed() else None
 
 
@@ -68,10 +67,11 @@ def replica_roles(driver: webdriver.Chrome) -> dict[str, str]:
 
 
 def shown_leader(driver: webdriver.Chrome) -> str | None:
-    """The one replica whose row carries the leader badge (None: no row does, or several)."""
-    rows = driver.find_elements(By.CSS_SELECTOR, "#replica-rows tr[data-role='leader']")
-    names = [r.get_attribute("data-replica") for r in rows
-             if r.find_elements(By.CSS_SELECTOR, ".badge.leader")]
+    """The one replica whose row carries the leader badge (None: no row does, or several). Read
+    in one script, so that a re-render of the table cannot come between the look-ups."""
+    names = driver.execute_script(
+        "return [...document.querySelectorAll(\"#replica-rows tr[data-role='leader']\")]"
+        ".filter(tr => tr.querySelector('.badge.leader')).map(tr => tr.dataset.replica)")
     return names[0] if len(names) == 1 else None
 
 

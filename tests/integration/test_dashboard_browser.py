@@ -52,8 +52,8 @@ def test_dashboard_live_failover_scale_delete(tmp_path) -> None:  # noqa: ANN001
         assert set(replica_roles(driver)) == {"r1", "r2", "r3"}
         assert sorted(replica_roles(driver).values()) == ["follower", "follower", "leader"]
         wait_for(driver, lambda d: len(web_pods(d)) == 1, 20, "the Deployment's one pod")
-        wait_for(driver, lambda d: len(d.find_elements("css selector", "#node-rows tr[data-node]")) == 2, 10,
-                 "the two nodes")
+        wait_for(driver, lambda d: d.execute_script("return document.querySelectorAll('#node-rows tr[data-node]')"
+                                                    ".length") == 2, 10, "the two nodes")
         driver.execute_script("window.__notReloaded = true")
 
         lc.kill(leader)
