@@ -69,7 +69,8 @@ def screenshot(driver: Any, path: str, height: int | None = None) -> None:
     if height is None:
         driver.set_window_size(1360, 3000)
         time.sleep(0.3)
-        height = driver.execute_script("return document.documentElement.scrollHeight")
+        height = driver.execute_script("return document.querySelector('.topbar').offsetHeight"
+                                       " + document.querySelector('.content').scrollHeight")
     inner = driver.execute_script("return [window.outerHeight - window.innerHeight]")[0]
     driver.set_window_size(1360, height + inner)
     time.sleep(0.5)
@@ -110,7 +111,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 print(f"trial {trial}: new leader shown {times[-1]:.2f}s after SIGKILL of {leader}", flush=True)
                 if trial == 0:
                     driver.execute_script("window.scrollTo(0, 0)")
-                    screenshot(driver, os.path.join(args.shots, "dashboard-failover.png"), 420)
+                    screenshot(driver, os.path.join(args.shots, "dashboard-failover.png"), 360)
                     driver.set_window_size(1360, 900)
                 killed, leader = leader, lc.wait_ready(timeout=30, not_leader=leader)
                 lc.start(killed)

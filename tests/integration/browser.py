@@ -42,11 +42,14 @@ def chromium(width: int = 1360, height: int = 900) -> Iterator[webdriver.Chrome]
 
 
 def sign_in(driver: webdriver.Chrome, url: str, token: str) -> None:
-    """Open the dashboard at ``url`` and sign in with ``token``."""
+    """Open the dashboard at ``url`` and sign in with ``token`` (unless this tab already did at
+    that origin: the page then signs in with the token it kept)."""
     driver.get(url)
-    field = wait_for(driver, lambda d: _visible(d, "token"), 15, "the login form")
-    field.send_keys(token)
-    driver.find_element("id", "login-button").click()
+    wait_for(driver, lambda d: _visible(d, "token") or _visible(d, "app"), 15, "the login form")
+    field = _visible(driver, "token")
+    if field is not None:
+        field.send_keys(token)
+        driver.find_element("id", "login-button").click()
 
 
 def _visible(driver: webdriver.Chrome, element_id: str) -> Any:
