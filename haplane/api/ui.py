@@ -32,7 +32,7 @@ from aiohttp import web
 
 from haplane.api.app import REPLICA, USER, Replica, cluster_members_status
 from haplane.api.auth import User, authorize
-from haplane.errors import Gone, NotFound
+from haplane.errors import HaplaneError, NotFound
 from haplane.model.registry import KINDS
 
 log = logging.getLogger(__name__)
@@ -102,15 +102,22 @@ async def stream(request: web.Request) -> web.StreamResponse:
                 change = await watcher.next(30.0)
                 if change is not None:
                     await queue.put(line({"type": change.type, "kind": kind, "object": change.obj}))
-        except Gone as exc:
-            await queue.put(line({"type": "ERROR", "kind": kind, "object": exc.to_status()}))
+        except Exception as exc:  # Gone (fell behind, or the replica retires) or a failed watcher: end
+            err = exc if isinstance(exc, HaplaneError) else HaplaneError(f"the {kind} watch failed: {exc}")
+            await queue.put(line({"type": "ERROR", "kind": kind, "object": err.to_status()}))
             await queue.put(None)
 
     async def status() -> None:
         auth = request.headers.get("Authorization", "")
+        logged = False
         while True:
-            doc = member_summary(await cluster_members_status(replica, auth))
-            await queue.put(line({"type": "STATUS", "object": doc}))
+            try:
+                doc = member_summary(await cluster_members_status(replica, auth))
+                await queue.put(line({"type": "STATUS", "object": doc}))
+            except Exception:  # keep the stream; the page notices the missing lines only if they stay away
+                if not logged:
+                    log.exception("dashboard stream: the cluster status failed (logged once per stream)")
+                    logged = True
             await asyncio.sleep(STATUS_EVERY)
 
     resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})

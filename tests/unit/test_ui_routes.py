@@ -52,7 +52,7 @@ def apply(fsm: StateMachine, *ops: dict) -> None:
 
 
 @pytest.fixture
-async def served(tmp_path) -> AsyncIterator[tuple[str, StateMachine]]:  # noqa: ANN001
+async def served(tmp_path) -> AsyncIterator[tuple[str, StateMachine, WatchHub]]:  # noqa: ANN001
     fsm = StateMachine()
     hub = WatchHub(fsm, asyncio.get_running_loop())
     apply(fsm, c.create("Namespace", "", {"metadata": {"name": "default", "uid": "ns"}}),
@@ -66,7 +66,7 @@ async def served(tmp_path) -> AsyncIterator[tuple[str, StateMachine]]:  # noqa: 
                       store=Store(fsm, None, hub), auth=auth,  # type: ignore[arg-type]
                       extra={"chaos_reports_dir": str(tmp_path / "reports"), "heartbeats": None})
     async with TestServer(make_app(replica)) as server:
-        yield str(server.make_url("")).rstrip("/"), fsm
+        yield str(server.make_url("")).rstrip("/"), fsm, hub
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -74,7 +74,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def test_assets_are_public_and_typed(served) -> None:  # noqa: ANN001
-    base, _ = served
+    base, _, _ = served
     async with aiohttp.ClientSession() as s:
         for path, ctype, needle in (("/ui/", "text/html", b'id="login-form"'), ("/ui/app.js", "text/javascript", b"/cluster/dashboard/stream"),
                                     ("/ui/style.css", "text/css", b".topbar")):
@@ -91,7 +91,7 @@ async def test_assets_are_public_and_typed(served) -> None:  # noqa: ANN001
 
 
 async def test_data_calls_need_a_token(served) -> None:  # noqa: ANN001
-    base, _ = served
+    base, _, _ = served
     async with aiohttp.ClientSession() as s:
         for path in ("/cluster/dashboard/stream", "/cluster/dashboard/reports", "/cluster/dashboard/reports/x"):
             async with s.get(base + path) as r:
@@ -114,7 +114,7 @@ async def read_until(resp: aiohttp.ClientResponse, pred: Any, timeout: float = 5
 
 
 async def test_stream_sends_objects_then_changes_then_status(served) -> None:  # noqa: ANN001
-    base, fsm = served
+    base, fsm, _ = served
     async with aiohttp.ClientSession() as s, s.get(base + "/cluster/dashboard/stream", headers=bearer(VIEWER)) as r:
         assert r.status == 200
         first = await read_until(r, lambda ev: ev["type"] == "SYNCED" and ev["kind"] == "Event")
@@ -139,6 +139,20 @@ async def test_stream_sends_objects_then_changes_then_status(served) -> None:  #
         await read_until(r, lambda ev: ev["type"] == "STATUS", timeout=3.0)
 
 
+async def test_stream_ends_with_an_error_when_its_watches_end(served) -> None:  # noqa: ANN001
+    """A retiring replica ends every watch (WatchHub.end_all): the stream says so and ends, and the
+    page reconnects elsewhere."""
+    base, _, hub = served
+    async with aiohttp.ClientSession() as s, s.get(base + "/cluster/dashboard/stream", headers=bearer(ADMIN)) as r:
+        await read_until(r, lambda ev: ev["type"] == "SYNCED" and ev["kind"] == "Event")
+        hub.end_all("replica r1 is leaving the cluster")
+        err = (await read_until(r, lambda ev: ev["type"] == "ERROR"))[-1]
+        assert err["object"]["code"] == 410 and "leaving" in err["object"]["message"]
+        async with asyncio.timeout(5):
+            rest = await r.content.read()
+        assert all(json.loads(x)["type"] in ("ERROR", "STATUS") for x in rest.splitlines() if x)
+
+
 def write_summary(path: str, doc: Any) -> None:
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "summary.json"), "w", encoding="utf-8") as f:
@@ -146,7 +160,7 @@ def write_summary(path: str, doc: Any) -> None:
 
 
 async def test_reports_listed_with_verdicts(served, tmp_path) -> None:  # noqa: ANN001
-    base, _ = served
+    base, _, _ = served
     root = str(tmp_path / "reports")
     write_summary(os.path.join(root, "good"), {
         "ok": True, "started": "2026-12-03T10:00:00Z", "wall_s": 61.5,
@@ -178,7 +192,7 @@ async def test_reports_listed_with_verdicts(served, tmp_path) -> None:  # noqa: 
 
 
 async def test_cors_only_for_member_origins(served) -> None:  # noqa: ANN001
-    base, _ = served
+    base, _, _ = served
     pre = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
     async with aiohttp.ClientSession() as s:
         async with s.options(base + "/cluster/dashboard/stream", headers=dict(pre, Origin=MEMBER_ORIGIN)) as r:
