@@ -7,7 +7,8 @@
   to watch). Per kind of :data:`STREAM_KINDS` the current objects as ``ADDED`` lines then a
   ``SYNCED`` line, then the changes from the store's watch hub as they happen (``ADDED``,
   ``MODIFIED``, ``DELETED``, each with ``kind``); and once a second a ``STATUS`` line, the
-  cluster status of ``/cluster/status`` cut to what the page shows. Reads are local (``stale``):
+  cluster status of ``/cluster/status`` cut to what the page shows (sooner when this replica
+  sees a new leader or term). Reads are local (``stale``):
   a replica without quorum still shows what it has, and its STATUS line says it has no quorum.
   A watcher that falls behind, or a replica that retires, ends the stream with an ``ERROR`` line;
   the page then reconnects (to the next replica when this one stops answering).
@@ -24,6 +25,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from importlib import resources
 from typing import Any
 
@@ -43,6 +45,7 @@ STREAM_PATH = "/cluster/dashboard/stream"
 REPORTS_PATH = "/cluster/dashboard/reports"
 STREAM_KINDS = ("Node", "Pod", "Deployment", "Service", "Endpoints", "Event")
 STATUS_EVERY = 1.0
+LEADER_CHECK = 0.1
 QUEUE_MAX = 2000  # lines not yet written; a full queue holds the watchers back until they fall behind
 MEMBER_FIELDS = ("name", "raft", "http", "role", "term", "commitIndex", "appliedIndex", "hasQuorum",
                  "leaderName", "revision")
@@ -108,17 +111,22 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await queue.put(None)
 
     async def status() -> None:
+        """A STATUS line every STATUS_EVERY seconds, and at once when this replica sees the leader
+        or the term change (checked every LEADER_CHECK seconds: two attribute reads)."""
         auth = request.headers.get("Authorization", "")
         logged = False
         while True:
             try:
+                seen = (replica.raft.leader, replica.raft.term)
                 doc = member_summary(await cluster_members_status(replica, auth))
                 await queue.put(line({"type": "STATUS", "object": doc}))
             except Exception:  # keep the stream; the page notices the missing lines only if they stay away
                 if not logged:
                     log.exception("dashboard stream: the cluster status failed (logged once per stream)")
                     logged = True
-            await asyncio.sleep(STATUS_EVERY)
+            deadline = time.monotonic() + STATUS_EVERY
+            while time.monotonic() < deadline and (replica.raft.leader, replica.raft.term) == seen:
+                await asyncio.sleep(LEADER_CHECK)
 
     resp = web.StreamResponse(headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
     tasks: list[asyncio.Task] = []

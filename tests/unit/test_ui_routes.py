@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -33,9 +34,10 @@ class StandInRaft:
     leader = "127.0.0.1:8101"
     is_leader = True
     ready = True
+    term = 7
 
     def status(self) -> dict[str, Any]:
-        return {"raft": self.self_addr, "role": "leader", "term": 7, "commitIndex": 42, "appliedIndex": 42,
+        return {"raft": self.self_addr, "role": "leader", "term": self.term, "commitIndex": 42, "appliedIndex": 42,
                 "leader": self.leader, "hasQuorum": True, "logLength": 1, "peersConnected": {}, "journal": {}}
 
     def members(self) -> list[str]:
@@ -51,8 +53,16 @@ def apply(fsm: StateMachine, *ops: dict) -> None:
     fsm.apply_entry(c.encode_entry(list(ops)))
 
 
+@dataclass
+class Served:
+    base: str
+    fsm: StateMachine
+    hub: WatchHub
+    raft: StandInRaft
+
+
 @pytest.fixture
-async def served(tmp_path) -> AsyncIterator[tuple[str, StateMachine, WatchHub]]:  # noqa: ANN001
+async def served(tmp_path) -> AsyncIterator[Served]:  # noqa: ANN001
     fsm = StateMachine()
     hub = WatchHub(fsm, asyncio.get_running_loop())
     apply(fsm, c.create("Namespace", "", {"metadata": {"name": "default", "uid": "ns"}}),
@@ -62,11 +72,12 @@ async def served(tmp_path) -> AsyncIterator[tuple[str, StateMachine, WatchHub]]:
                                   "spec": {"raft": "127.0.0.1:8102", "http": MEMBER_ORIGIN}}),
           c.create("Pod", "default", pod("p1")))
     auth = TokenAuth.parse(f"{ADMIN},admin,admin\n{VIEWER},viewer,viewer\n")
-    replica = Replica(name="r1", http_url="http://127.0.0.1:8001", raft=StandInRaft(),  # type: ignore[arg-type]
+    raft = StandInRaft()
+    replica = Replica(name="r1", http_url="http://127.0.0.1:8001", raft=raft,  # type: ignore[arg-type]
                       store=Store(fsm, None, hub), auth=auth,  # type: ignore[arg-type]
                       extra={"chaos_reports_dir": str(tmp_path / "reports"), "heartbeats": None})
     async with TestServer(make_app(replica)) as server:
-        yield str(server.make_url("")).rstrip("/"), fsm, hub
+        yield Served(str(server.make_url("")).rstrip("/"), fsm, hub, raft)
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -74,7 +85,7 @@ def bearer(token: str) -> dict[str, str]:
 
 
 async def test_assets_are_public_and_typed(served) -> None:  # noqa: ANN001
-    base, _, _ = served
+    base = served.base
     async with aiohttp.ClientSession() as s:
         for path, ctype, needle in (("/ui/", "text/html", b'id="login-form"'), ("/ui/app.js", "text/javascript", b"/cluster/dashboard/stream"),
                                     ("/ui/style.css", "text/css", b".topbar")):
@@ -91,7 +102,7 @@ async def test_assets_are_public_and_typed(served) -> None:  # noqa: ANN001
 
 
 async def test_data_calls_need_a_token(served) -> None:  # noqa: ANN001
-    base, _, _ = served
+    base = served.base
     async with aiohttp.ClientSession() as s:
         for path in ("/cluster/dashboard/stream", "/cluster/dashboard/reports", "/cluster/dashboard/reports/x"):
             async with s.get(base + path) as r:
@@ -114,7 +125,7 @@ async def read_until(resp: aiohttp.ClientResponse, pred: Any, timeout: float = 5
 
 
 async def test_stream_sends_objects_then_changes_then_status(served) -> None:  # noqa: ANN001
-    base, fsm, _ = served
+    base, fsm = served.base, served.fsm
     async with aiohttp.ClientSession() as s, s.get(base + "/cluster/dashboard/stream", headers=bearer(VIEWER)) as r:
         assert r.status == 200
         first = await read_until(r, lambda ev: ev["type"] == "SYNCED" and ev["kind"] == "Event")
@@ -142,7 +153,7 @@ async def test_stream_sends_objects_then_changes_then_status(served) -> None:  #
 async def test_stream_ends_with_an_error_when_its_watches_end(served) -> None:  # noqa: ANN001
     """A retiring replica ends every watch (WatchHub.end_all): the stream says so and ends, and the
     page reconnects elsewhere."""
-    base, _, hub = served
+    base, hub = served.base, served.hub
     async with aiohttp.ClientSession() as s, s.get(base + "/cluster/dashboard/stream", headers=bearer(ADMIN)) as r:
         await read_until(r, lambda ev: ev["type"] == "SYNCED" and ev["kind"] == "Event")
         hub.end_all("replica r1 is leaving the cluster")
@@ -153,6 +164,20 @@ async def test_stream_ends_with_an_error_when_its_watches_end(served) -> None:  
         assert all(json.loads(x)["type"] in ("ERROR", "STATUS") for x in rest.splitlines() if x)
 
 
+async def test_status_comes_at_once_when_the_leader_changes(served, monkeypatch) -> None:  # noqa: ANN001
+    """With the periodic STATUS a minute away, a new term on this replica still sends one at once."""
+    from haplane.api import ui
+
+    monkeypatch.setattr(ui, "STATUS_EVERY", 60.0)
+    async with aiohttp.ClientSession() as s, s.get(served.base + "/cluster/dashboard/stream",
+                                                   headers=bearer(VIEWER)) as r:
+        first = (await read_until(r, lambda ev: ev["type"] == "STATUS"))[-1]["object"]
+        assert {m["name"]: m["term"] for m in first["members"]}["r1"] == 7
+        served.raft.term = 8
+        nxt = (await read_until(r, lambda ev: ev["type"] == "STATUS", timeout=10.0))[-1]["object"]
+        assert {m["name"]: m["term"] for m in nxt["members"]}["r1"] == 8
+
+
 def write_summary(path: str, doc: Any) -> None:
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "summary.json"), "w", encoding="utf-8") as f:
@@ -160,7 +185,7 @@ def write_summary(path: str, doc: Any) -> None:
 
 
 async def test_reports_listed_with_verdicts(served, tmp_path) -> None:  # noqa: ANN001
-    base, _, _ = served
+    base = served.base
     root = str(tmp_path / "reports")
     write_summary(os.path.join(root, "good"), {
         "ok": True, "started": "2026-12-03T10:00:00Z", "wall_s": 61.5,
@@ -192,7 +217,7 @@ async def test_reports_listed_with_verdicts(served, tmp_path) -> None:  # noqa: 
 
 
 async def test_cors_only_for_member_origins(served) -> None:  # noqa: ANN001
-    base, _, _ = served
+    base = served.base
     pre = {"Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "authorization"}
     async with aiohttp.ClientSession() as s:
         async with s.options(base + "/cluster/dashboard/stream", headers=dict(pre, Origin=MEMBER_ORIGIN)) as r:
