@@ -69,8 +69,8 @@ def screenshot(driver: Any, path: str, height: int | None = None) -> None:
     if height is None:
         driver.set_window_size(1360, 3000)
         time.sleep(0.3)
-        height = driver.execute_script("return document.querySelector('.topbar').offsetHeight"
-                                       " + document.querySelector('.content').scrollHeight")
+        height = driver.execute_script("return Math.ceil(document.querySelector('#reports')"
+                                       ".getBoundingClientRect().bottom + window.scrollY) + 24")
     inner = driver.execute_script("return [window.outerHeight - window.innerHeight]")[0]
     driver.set_window_size(1360, height + inner)
     time.sleep(0.5)
