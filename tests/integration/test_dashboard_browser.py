@@ -2,11 +2,13 @@
 real 3-replica cluster with two hollow nodes: sign in, see the three replicas and the leader;
 SIGKILL the leader — the replica the page came from — and the page, without a reload, fails over
 to another replica and shows the new leader within 5 s; scale a Deployment and see its pods
-appear; delete a pod and see it go."""
+appear; delete a pod and see it go. A chaos report in the data dir is listed with its verdict."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import time
 from collections.abc import Awaitable
 from typing import Any
@@ -46,6 +48,12 @@ def test_dashboard_live_failover_scale_delete(tmp_path) -> None:  # noqa: ANN001
         leader = lc.wait_ready(timeout=30)
         call(lc, lambda c: c.create(DEPLOYMENT))
 
+        report = lc.path("reports", "kill-leader")  # as `haplane chaos run --report` lays one out
+        os.makedirs(report)
+        with open(os.path.join(report, "summary.json"), "w", encoding="utf-8") as f:
+            json.dump({"ok": False, "scenarios": [{"scenario": "kill-leader", "ok": False, "wall_s": 30.0,
+                                                   "verdicts": [{"name": "linearizable", "ok": False}]}]}, f)
+
         sign_in(driver, f"{lc.members[leader].url}/ui/", lc.admin_token)
         wait_for(driver, lambda d: len(replica_roles(d)) == 3 and shown_leader(d) == leader, 15,
                  f"3 replica rows with {leader} marked leader")
@@ -54,6 +62,9 @@ def test_dashboard_live_failover_scale_delete(tmp_path) -> None:  # noqa: ANN001
         wait_for(driver, lambda d: len(web_pods(d)) == 1, 20, "the Deployment's one pod")
         wait_for(driver, lambda d: d.execute_script("return document.querySelectorAll('#node-rows tr[data-node]')"
                                                     ".length") == 2, 10, "the two nodes")
+        wait_for(driver, lambda d: d.execute_script(
+            "const tr = document.querySelector(\"#report-rows tr[data-report-row='kill-leader']\");"
+            "return tr && tr.querySelector('.badge.bad')?.textContent") == "failed", 10, "the chaos report's verdict")
         driver.execute_script("window.__notReloaded = true")
 
         lc.kill(leader)
