@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) bench/controller_failover.py --out bench/results/controller_failover.json
 	$(PY) bench/proxy.py --out bench/results/proxy.json
 	$(PY) bench/metrics_cost.py --out bench/results/metrics_cost.json
+	$(PY) bench/dashboard.py --out bench/results/dashboard.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check haplane node_agent chaos tests bench

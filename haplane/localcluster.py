@@ -9,7 +9,8 @@ Layout for ``base_port`` P: replica ``rI`` serves HTTP on P+I and Raft on P+100+
 running side by side do not share node addresses). With ``api_lb`` an API load balancer
 (:mod:`haplane.apilb`, member ``lb``) listens on 127.0.0.1:P and every agent runs one on
 its node address, port 6443. Everything lives under ``data_dir``: ``secret``,
-``tokens``, ``client.json``, ``cluster.json``, ``rI/`` (journal, dump, log), ``nI/``, ``lb/``.
+``tokens``, ``client.json``, ``cluster.json``, ``rI/`` (journal, dump, log), ``nI/``, ``lb/``, and
+``reports/``: the chaos reports the dashboard lists (``haplane chaos run --report DATA/reports/NAME``).
 """
 
 from __future__ import annotations
@@ -157,8 +158,8 @@ class LocalCluster:
         peers = ",".join(r.raft for r in self.replicas if r.raft and r.name != m.name)
         return [self.python, "-m", "haplane.server", "--name", m.name, "--raft", str(m.raft), "--peers", peers,
                 "--http", str(m.http), "--data-dir", self.path(m.name),
-                "--cluster-secret-file", self.path("secret"), "--tokens-file", self.path("tokens")] \
-            + self._replica_tls_argv()
+                "--cluster-secret-file", self.path("secret"), "--tokens-file", self.path("tokens"),
+                "--chaos-reports", self.path("reports")] + self._replica_tls_argv()
 
     def _replica_tls_argv(self) -> list[str]:
         if not self.tls_dir:

@@ -54,6 +54,7 @@ class ServerConfig:
     join: bool = False
     fsync: bool = True
     metrics_address: str | None = None
+    chaos_reports: str | None = None
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,6 +70,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     logformat.add_argument(p)
     p.add_argument("--metrics-address", metavar="HOST:PORT", default=None,
                    help="also serve /metrics here, without a token (on the API port it needs viewer or above)")
+    p.add_argument("--chaos-reports", metavar="DIR", default=None,
+                   help="the dashboard (/ui/) lists the chaos reports found here (haplane chaos run --report DIR/NAME)")
     add_server_arguments(p)
     p.add_argument("--join", action="store_true", help="a new member of a running cluster: with an empty "
                    "data dir, wait to be added (haplane cluster add-member) instead of campaigning")
@@ -100,7 +103,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
     return ServerConfig(name=args.name, raft=args.raft, peers=peers, http=args.http, data_dir=args.data_dir,
                         secret=secret, auth=auth, advertise_url=args.advertise_url, timing=RaftTiming.from_env(),
                         tls=server_tls_from_args(args), join=args.join, fsync=not args.unsafe_no_fsync,
-                        metrics_address=args.metrics_address)
+                        metrics_address=args.metrics_address, chaos_reports=args.chaos_reports)
 
 
 def main_server(args: argparse.Namespace) -> int:
@@ -147,6 +150,7 @@ async def serve(cfg: ServerConfig, hooks: list[StartHook] | None = None) -> None
     replica.extra["role_events"] = role_events
     replica.extra["heartbeats"] = Heartbeats()
     replica.extra["peer_ssl"] = cfg.tls.peer_context() if cfg.tls else None
+    replica.extra["chaos_reports_dir"] = os.path.abspath(cfg.chaos_reports) if cfg.chaos_reports else None
     replica.metrics.watch_store(replica)
     raft.on_applied(replica.metrics.raft.applied)
     app = make_app(replica)

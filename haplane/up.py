@@ -173,6 +173,7 @@ def _where_to_look(lc: LocalCluster) -> str:
         f"    export HAPLANE_CONFIG={cfg}",
         "    haplane cluster status            # every replica: role, term, commit index",
         "    haplane get nodes,pods,deployments -A",
+        f"    dashboard: {lc.endpoints[0]}/ui/ (any replica's /ui/; sign in with a token of {lc.path('tokens')})",
     ]
     if lc.lb_url:
         kubectl = os.path.join(os.path.dirname(sys.executable), "kubectl")

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIXES = tuple(dict.fromkeys(info.prefix for info in KINDS.values()))  # "/api/v1", "/apis/apps/v1"
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+UI_PREFIX = "/ui"  # the dashboard's static files (haplane.api.ui): no data in them, no token
 MEMBER_KIND = "Member"  # internal, cluster-scoped: one record per replica (name, raft, http)
 PEER_TIMEOUT = 1.5
 
@@ -86,9 +87,14 @@ def _status_response(exc: HaplaneError) -> web.Response:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.path not in OPEN_PATHS:
+    if not is_open(request.path):
         request[USER] = request.app[REPLICA].auth.authenticate(request.headers.get("Authorization"))
     return await handler(request)
+
+
+def is_open(path: str) -> bool:
+    """Paths served without a token: health checks and the dashboard's static files."""
+    return path in OPEN_PATHS or path == UI_PREFIX or path.startswith(UI_PREFIX + "/")
 
 
 @web.middleware
@@ -121,7 +127,10 @@ async def metrics_middleware(request: web.Request, handler: Any) -> web.StreamRe
 
 
 def make_app(replica: Replica) -> web.Application:
-    app = web.Application(middlewares=[metrics_middleware, errors_middleware, auth_middleware],
+    from haplane.api import ui  # it imports this module
+
+    app = web.Application(middlewares=[metrics_middleware, errors_middleware, ui.preflight_middleware,
+                                       auth_middleware],
                           client_max_size=MAX_BODY)
     app[REPLICA] = replica
     peer_tls = replica.extra.get("peer_ssl")
@@ -200,6 +209,7 @@ def make_app(replica: Replica) -> web.Application:
     access.add_routes(app, USER)
     membership.add_routes(app, replica)
     snapshot.add_routes(app, replica)
+    ui.add_routes(app)
     app.router.add_route("*", "/{tail:.*}", not_found)
     return app
 

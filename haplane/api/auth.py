@@ -2,7 +2,8 @@
 
 The tokens file has one token per line, ``TOKEN,USER,ROLE`` (like Kubernetes' static token
 file); blank lines and ``#`` comments are ignored. Tokens are compared in constant time.
-/healthz and /readyz need no token.
+/healthz, /readyz and the dashboard's static files (``/ui/``) need no token; the
+dashboard's data calls (``/cluster/dashboard/*``) do, and every role may make them.
 
 Authorisation works on Kubernetes' request attributes (:class:`Attributes`: verb, API group,
 resource, subresource, namespace, name — or a non-resource path) and Kubernetes' RBAC rule
@@ -97,11 +98,12 @@ def _rule(verbs: set[str] | frozenset[str], groups: set[str] | None = None, reso
     return Rule(frozenset(verbs), frozenset(groups or ()), frozenset(resources or ()), frozenset(paths or ()))
 
 
-# The API's non-resource read paths (discovery, OpenAPI, health, the cluster's own status):
+# The API's non-resource read paths (discovery, OpenAPI, health, the cluster's own status, the
+# dashboard's stream and chaos reports):
 # readable by every role. /cluster/snapshot is not among them: a snapshot holds every secret.
 READ_PATHS = {"/api", "/api/*", "/apis", "/apis/*", "/version", "/version/", "/openapi/*", "/healthz",
               "/readyz", "/livez", "/cluster/self", "/cluster/status", "/cluster/members",
-              "/metrics"}
+              "/metrics", "/cluster/dashboard/*"}
 BASIC_RULES = (
     _rule({"create"}, {"authorization.k8s.io"}, {"selfsubjectaccessreviews", "selfsubjectrulesreviews"}),
     _rule({"create"}, {"authentication.k8s.io"}, {"selfsubjectreviews"}),
