@@ -19,7 +19,9 @@ No resent entries deleted (:mod:`haplane.store.appendrule`): a follower is hande
 ``append_entries`` without the entries it already has, so pysyncobj deletes entries only from the
 first conflicting one (Raft's rule 3), never a matching prefix or an acknowledged tail. And a
 leader keeps ``nextIndex`` when an older success answer arrives (pysyncobj moves it back to that
-answer, which made the leader resend what it had just sent); a reset still moves it.
+answer, which made the leader resend what it had just sent); a reset still moves it. An entry
+sent in pieces (``transmission``, 8 MiB and more, which the proposer never builds) is handed to
+pysyncobj unchanged.
 
 Pre-vote, check-quorum and the term notice (the decisions are in
 :mod:`haplane.store.prevote`): :meth:`GuardedSyncObj._onTick` holds pysyncobj's election back
