@@ -129,6 +129,10 @@ async def main_async(args: argparse.Namespace) -> dict:
                 print(json.dumps({"fsync": mode, "journals": journals[mode]}), flush=True)
             finally:
                 lc.stop_all()
+                if args.logs:  # the replicas' logs outlive the temporary data directory
+                    os.makedirs(args.logs, exist_ok=True)
+                    for m in lc.replicas:
+                        shutil.copy(lc.path(m.name, "log"), os.path.join(args.logs, f"{mode}-{m.name}.log"))
     return {"benchmark": "write_throughput", "replicas": 3, "spread_over_replicas": args.spread,
             "generator": args.generator, "seconds_per_level": args.seconds, "cpus": os.cpu_count(),
             "runs": runs, "journal": journals}
@@ -144,6 +148,7 @@ def main() -> None:
     p.add_argument("--fsync", type=lambda s: s.split(","), default=["on"],
                    help="on, off or on,off (off = the replicas' --unsafe-no-fsync)")
     p.add_argument("--out", default="bench/results/write_throughput.json")
+    p.add_argument("--logs", help="copy the replicas' logs into this directory after the run")
     finish(p.parse_args(), main_async)
 
 

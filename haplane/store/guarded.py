@@ -15,6 +15,14 @@ completed a snapshot install: the log is then exactly the snapshot, which holds 
 entries. Found by the chaos harness's watch checker (partition-leader, ``watch-valid``).
 Everything else is pysyncobj's own code (pinned 0.3.17; re-check on any upgrade).
 
+No resent entries deleted (:mod:`haplane.store.appendrule`): a follower is handed each
+``append_entries`` without the entries it already has, so pysyncobj deletes entries only from the
+first conflicting one (Raft's rule 3), never a matching prefix or an acknowledged tail. And a
+leader keeps ``nextIndex`` when an older success answer arrives (pysyncobj moves it back to that
+answer, which made the leader resend what it had just sent); a reset still moves it. An entry
+sent in pieces (``transmission``, 8 MiB and more, which the proposer never builds) is handed to
+pysyncobj unchanged.
+
 Pre-vote, check-quorum and the term notice (the decisions are in
 :mod:`haplane.store.prevote`): :meth:`GuardedSyncObj._onTick` holds pysyncobj's election back
 until a pre-vote round has won (a leadership transfer's TimeoutNow is let through: the leader
@@ -45,6 +53,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from pysyncobj.syncobj import _RAFT_STATE
 
 from haplane.store import prevote
+from haplane.store.appendrule import plan_append
 from haplane.store.prevote import CAPABILITY, KEEPALIVE_TYPE, PRE_VOTE, PRE_VOTE_RESPONSE, TERM_NOTICE, LogTip
 
 log = logging.getLogger(__name__)
@@ -104,6 +113,8 @@ class GuardedSyncObj(SyncObj):
                  **kwargs: Any) -> None:
         self._election = _Election(lease, check_quorum_window, stall_cap)
         self._held_acks: list[tuple[Any, Any]] = []
+        self._matched = (0, 0)  # (term, highest index acknowledged to that term's leader)
+        self.resent_skipped = 0  # entries of append_entries this follower already had
         self._durable = journal_factory is not None
         if journal_factory is None:
             super().__init__(*args, **kwargs)
@@ -230,6 +241,8 @@ class GuardedSyncObj(SyncObj):
             return
         if kind == "append_entries":
             self._guarded("append_entries", lambda: self._saw_append_entries(node, message))
+        if kind == "next_node_idx" and self._SyncObj__raftState == _RAFT_STATE.LEADER:
+            return self._on_answer(node, message)
         if kind != "append_entries":
             return super()._SyncObj__onMessageReceived(node, message)  # type: ignore[misc]
         real = self._SyncObj__transport
@@ -237,7 +250,7 @@ class GuardedSyncObj(SyncObj):
             self._SyncObj__transport = _HoldAcks(real, self._held_acks)
         try:
             if "prevLogIdx" in message:
-                return super()._SyncObj__onMessageReceived(node, message)  # type: ignore[misc]
+                return self._append_new_entries_only(node, message)
             return self._commit_guarded_append(node, message)
         finally:
             self._SyncObj__transport = real
@@ -309,6 +322,39 @@ class GuardedSyncObj(SyncObj):
         if self._SyncObj__raftState != _RAFT_STATE.FOLLOWER:
             self._step_down()
         self._SyncObj__raftLeader = None
+
+    def _on_answer(self, node: Any, message: dict) -> Any:
+        """A follower's answer, on the leader: a success never moves ``nextIndex`` back (it may
+        answer a message older than the ones sent since); a reset does."""
+        before = self._SyncObj__raftNextIndex.get(node)
+        result = super()._SyncObj__onMessageReceived(node, message)  # type: ignore[misc]
+        after = self._SyncObj__raftNextIndex.get(node)
+        if (message.get("success") and not message.get("reset") and before is not None
+                and after is not None and after < before):
+            self._SyncObj__raftNextIndex[node] = before
+        return result
+
+    def _term_at(self, idx: int) -> int | None:
+        journal = self._SyncObj__raftLog
+        pos = idx - journal[0][1]
+        return journal[pos][2] if 0 <= pos < len(journal) else None
+
+    def _append_new_entries_only(self, node: Any, message: dict) -> Any:
+        """pysyncobj's handler, given the message without the entries this follower has."""
+        term = message.get("term", 0)
+        if "transmission" in message or term < self._SyncObj__raftCurrentTerm:
+            return super()._SyncObj__onMessageReceived(node, message)  # type: ignore[misc]
+        matched_term, matched = self._matched
+        plan = plan_append(message["prevLogIdx"], message["prevLogTerm"], message.get("entries", []),
+                           term_at=self._term_at, log_end=self._SyncObj__getCurrentLogIndex(), leader_term=term,
+                           matched=matched if matched_term == term else 0)
+        if plan.changed:
+            self.resent_skipped += plan.skipped
+            message = dict(message, prevLogIdx=plan.prev_idx, prevLogTerm=plan.prev_term, entries=list(plan.entries))
+        result = super()._SyncObj__onMessageReceived(node, message)  # type: ignore[misc]
+        if plan.acked is not None:
+            self._matched = (term, max(plan.acked, matched if matched_term == term else 0))
+        return result
 
     def _commit_guarded_append(self, node: Any, message: Any) -> Any:
         leader_commit = message.get("commit_index", 0)
