@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from haplane import errors
 from haplane.api.metricsserver import CACHE_TTL
 from haplane.client import Client
 from haplane.model.quantity import parse_cpu, parse_memory
@@ -108,6 +109,27 @@ def test_metrics_api_answers_in_kubernetes_shapes(busy: KubeCluster) -> None:
     assert nodes["kind"] == "NodeMetricsList" and {i["metadata"]["name"] for i in nodes["items"]} == {"n1", "n2"}
     missing = busy.kubectl("get", "--raw", f"{RAW_PODS}/no-such-pod", check=False)
     assert missing.returncode == 1 and "NotFound" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "code", "message"),
+    [
+        pytest.param("GET", "labelSelector=app%20in", 400, "label selector", id="bad-label-selector"),
+        pytest.param("GET", "fieldSelector=spec.nodeName%3Dn1", 400, "field label not supported", id="field-label"),
+        pytest.param("GET", "watch=1", 405, "not watch", id="watch"),
+        pytest.param("POST", "", 405, "read-only", id="write"),
+    ],
+)
+def test_metrics_api_refuses_what_it_does_not_serve(busy: KubeCluster, method: str, query: str, code: int,
+                                                     message: str) -> None:
+    async def call() -> errors.HaplaneError:
+        ctx = ssl.create_default_context(cafile=str(busy.lc.ca_file))
+        async with Client(busy.lc.endpoints, busy.lc.admin_token, ssl=ctx, timeout=10.0, max_attempts=1) as c:
+            with pytest.raises(errors.HaplaneError) as caught:
+                await c.request(method, f"{RAW_PODS}?{query}", json={} if method == "POST" else None)
+            return caught.value
+    exc = asyncio.run(call())
+    assert exc.code == code and message in exc.message, exc
 
 
 def test_kubectl_top_pods(busy: KubeCluster) -> None:
