@@ -54,7 +54,8 @@ def _requests(stderr: str) -> list[tuple[str, str, str]]:
             ["namespaces", "ns", "v1", "false", "Namespace"], ["nodes", "no", "v1", "false", "Node"],
             ["selfsubjectreviews", "authentication.k8s.io/v1", "false", "SelfSubjectReview"],
             ["selfsubjectaccessreviews", "authorization.k8s.io/v1", "false", "SelfSubjectAccessReview"],
-            ["selfsubjectrulesreviews", "authorization.k8s.io/v1", "false", "SelfSubjectRulesReview"]],
+            ["selfsubjectrulesreviews", "authorization.k8s.io/v1", "false", "SelfSubjectRulesReview"],
+            ["nodes", "metrics.k8s.io/v1beta1", "false", "NodeMetrics"]],
             id="api-resources-cluster-scoped"),
         pytest.param(("api-resources", "--api-group=apps"), [
             ["deployments", "deploy", "apps/v1", "true", "Deployment"],
@@ -83,7 +84,7 @@ def test_api_resources_names(kube: KubeCluster) -> None:
 
 def test_api_versions(kube: KubeCluster) -> None:
     assert kube.kubectl("api-versions").stdout.split() == ["apps/v1", "authentication.k8s.io/v1",
-                                                           "authorization.k8s.io/v1", "v1"]
+                                                           "authorization.k8s.io/v1", "metrics.k8s.io/v1beta1", "v1"]
 
 
 @pytest.mark.parametrize(
