@@ -134,7 +134,8 @@ def add_routes(app: web.Application, store: Store, user_key: str, tls: ssl.SSLCo
                 raise NotFound(f'nodemetrics.metrics.k8s.io "{name}" not found')
             chosen = [node]
         else:
-            chosen = [n for n in store.fsm.list("Node", None)[0] if _label_match(request.query)(n)]
+            labels = _label_match(request.query)
+            chosen = [n for n in store.fsm.list("Node", None)[0] if labels(n)]
         summaries = await source.summaries(chosen, request.headers.get("Authorization", ""))
         now = time.time()
         items = [m for n in chosen if (m := node_metrics(n, summaries[n["metadata"]["name"]], now)) is not None]

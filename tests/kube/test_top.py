@@ -144,6 +144,9 @@ def test_kubectl_top_pods(busy: KubeCluster) -> None:
     headers, rows = _table(selected.stdout)
     assert headers == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"] and list(rows) == [BUSY], selected.stdout
     assert rows[BUSY][1] == "main"
+    every = busy.kubectl("top", "pods", "-A", "--sort-by=cpu").stdout.splitlines()
+    assert every[0].split() == ["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"]
+    assert every[1].split()[:2] == [NS, BUSY], every  # the busiest first
 
 
 def test_kubectl_top_nodes(busy: KubeCluster) -> None:
