@@ -134,11 +134,15 @@ class DockerRuntime:
         self.pull_timeout = pull_timeout
         self._client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-{node_name}")
+        # stats calls have their own threads: on some engines (20.10) a one-shot call still takes
+        # about a second, and they must not hold up the pod sync's inspects and starts
+        self._stats_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-stats-{node_name}")
         self._stats_errors = OnceLogger(log)
 
     def close(self) -> None:
         """Release the thread pool (in-flight calls finish on their own)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stats_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kw: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -330,9 +334,11 @@ class DockerRuntime:
             except docker.errors.InvalidVersion:  # an engine older than API 1.41: the slow form
                 return api.stats(cid, stream=False)
 
+        loop = asyncio.get_running_loop()
+
         async def one(cid: str) -> tuple[str, Sample | None]:
             try:
-                stats = await self._call(read, cid)
+                stats = await asyncio.wait_for(loop.run_in_executor(self._stats_pool, read, cid), self.call_timeout)
             except docker.errors.NotFound:  # removed since it was observed
                 return cid, None
             except (docker.errors.APIError, docker.errors.DockerException, TimeoutError, OSError) as exc:
