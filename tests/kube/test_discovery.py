@@ -370,8 +370,9 @@ def _client(kube: KubeCluster) -> kubernetes.client.ApiClient:
         pytest.param(lambda c: kubernetes.client.CoreApi(c).get_api_versions(),
                      lambda r: r.versions == ["v1"] and r.server_address_by_client_cidrs, id="CoreApi.get_api_versions"),
         pytest.param(lambda c: kubernetes.client.ApisApi(c).get_api_versions(),
-                     lambda r: [g.name for g in r.groups] == ["apps", "authorization.k8s.io", "authentication.k8s.io"]
-                     and all(g.preferred_version.version == "v1" for g in r.groups),
+                     lambda r: [g.name for g in r.groups] == ["apps", "authorization.k8s.io", "authentication.k8s.io",
+                                                              "metrics.k8s.io"]
+                     and [g.preferred_version.version for g in r.groups] == ["v1", "v1", "v1", "v1beta1"],
                      id="ApisApi.get_api_versions"),
         pytest.param(lambda c: kubernetes.client.CoreV1Api(c).get_api_resources(),
                      lambda r: {"pods", "pods/log", "nodes"} <= {x.name for x in r.resources}
