@@ -1,9 +1,9 @@
 """``metrics.k8s.io/v1beta1``: the resource usage ``kubectl top`` reads, served by every replica
 the way metrics-server serves it — pulled from the node agents, never stored.
 
-* ``GET /apis/metrics.k8s.io/v1beta1/nodes[/{name}]`` — NodeMetrics(List), ``labelSelector``;
-* ``GET /apis/metrics.k8s.io/v1beta1/[namespaces/{ns}/]pods[/{name}]`` — PodMetrics(List),
-  ``labelSelector`` and ``fieldSelector`` (``metadata.name``, ``metadata.namespace``).
+* ``GET /apis/metrics.k8s.io/v1beta1/nodes[/{name}]`` — NodeMetrics(List);
+* ``GET /apis/metrics.k8s.io/v1beta1/[namespaces/{ns}/]pods[/{name}]`` — PodMetrics(List);
+  lists take ``labelSelector`` and ``fieldSelector`` (``metadata.name``, ``metadata.namespace``).
 
 The replica picks the pods and nodes from its own store (a local read: usage is a moment's
 reading, a linearizable barrier would buy nothing), asks each node concerned for its
@@ -106,9 +106,11 @@ def _refuse_watch(query: Mapping[str, str]) -> None:
         raise MethodNotAllowed("the metrics API serves get and list, not watch")
 
 
-def _label_match(query: Mapping[str, str]) -> Any:
+def _selectors(kind: str, query: Mapping[str, str]) -> Any:
+    """The ``labelSelector`` and ``fieldSelector`` (``metadata.name|namespace``) as one predicate."""
     labels = parse_label_selector(query.get("labelSelector", ""))
-    return lambda obj: labels.matches((obj.get("metadata") or {}).get("labels"))
+    fields = for_kind(kind, parse_field_selector(query.get("fieldSelector", "")))
+    return lambda obj: labels.matches((obj.get("metadata") or {}).get("labels")) and fields.matches(obj)
 
 
 def add_routes(app: web.Application, store: Store, user_key: str, tls: ssl.SSLContext | None) -> None:
@@ -134,8 +136,8 @@ def add_routes(app: web.Application, store: Store, user_key: str, tls: ssl.SSLCo
                 raise NotFound(f'nodemetrics.metrics.k8s.io "{name}" not found')
             chosen = [node]
         else:
-            labels = _label_match(request.query)
-            chosen = [n for n in store.fsm.list("Node", None)[0] if labels(n)]
+            match = _selectors("NodeMetrics", request.query)
+            chosen = [n for n in store.fsm.list("Node", None)[0] if match(n)]
         summaries = await source.summaries(chosen, request.headers.get("Authorization", ""))
         now = time.time()
         items = [m for n in chosen if (m := node_metrics(n, summaries[n["metadata"]["name"]], now)) is not None]
@@ -154,9 +156,8 @@ def add_routes(app: web.Application, store: Store, user_key: str, tls: ssl.SSLCo
                 raise NotFound(f'podmetrics.metrics.k8s.io "{name}" not found')
             chosen = [pod]
         else:
-            labels = _label_match(request.query)
-            fields = for_kind("PodMetrics", parse_field_selector(request.query.get("fieldSelector", "")))
-            chosen = [p for p in store.fsm.list("Pod", ns or None)[0] if labels(p) and fields.matches(p)]
+            match = _selectors("PodMetrics", request.query)
+            chosen = [p for p in store.fsm.list("Pod", ns or None)[0] if match(p)]
         node_names = {p["spec"].get("nodeName") for p in chosen} - {None, ""}
         node_objs = [n for nn in sorted(node_names) if (n := store.fsm.get("Node", "", nn)) is not None]
         summaries = await source.summaries(node_objs, request.headers.get("Authorization", ""))
