@@ -22,7 +22,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -48,8 +48,10 @@ class UsageSource:
     """Each node's ``/stats/summary``, fetched from its agent and kept for ``ttl`` seconds
     (a failure too: a dead agent is asked once per ``ttl``, not once per request)."""
 
-    def __init__(self, tls: ssl.SSLContext | None, *, ttl: float = CACHE_TTL, timeout: float = FETCH_TIMEOUT) -> None:
+    def __init__(self, tls: ssl.SSLContext | None, *, ttl: float = CACHE_TTL, timeout: float = FETCH_TIMEOUT,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.tls = tls
+        self.clock = clock
         self.ttl = ttl
         self.timeout = timeout
         self._cache: dict[str, tuple[float, asyncio.Future[dict | None]]] = {}
@@ -68,7 +70,7 @@ class UsageSource:
 
     async def summary(self, node: dict, authorization: str) -> dict | None:
         name = node["metadata"]["name"]
-        now = time.monotonic()
+        now = self.clock()
         cached = self._cache.get(name)
         if cached is None or cached[0] <= now:
             if len(self._cache) > 10_000:
