@@ -338,7 +338,8 @@ class DockerRuntime:
 
         async def one(cid: str) -> tuple[str, Sample | None]:
             try:
-                stats = await asyncio.wait_for(loop.run_in_executor(self._stats_pool, read, cid), self.call_timeout)
+                async with asyncio.timeout(self.call_timeout):  # not wait_for, which can drop a cancel (gh-86296)
+                    stats = await loop.run_in_executor(self._stats_pool, read, cid)
             except docker.errors.NotFound:  # removed since it was observed
                 return cid, None
             except (docker.errors.APIError, docker.errors.DockerException, TimeoutError, OSError) as exc:
