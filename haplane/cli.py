@@ -903,6 +903,8 @@ subcommand("api-lb", "Run an API load balancer: one address for kubectl, the rea
            lazy_options("haplane.apilb"), lazy=True)(lazy("haplane.apilb", "main_lb"))
 subcommand("certs", "Generate a CA and server certificates for the API (TLS)",
            lazy_options("haplane.certs"), lazy=True)(lazy("haplane.certs", "main_certs"))
+subcommand("top", "Show the CPU and memory use of nodes or pods (the metrics API, read from the agents)",
+           lazy_options("haplane.cli_top"), lazy=True)(lazy("haplane.cli_top", "main_top"))
 subcommand("chaos", "Break a local cluster on purpose and check nothing is lost (chaos harness)",
            lazy_options("chaos.cli"), lazy=True)(lazy("chaos.cli", "main"))
 

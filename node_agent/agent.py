@@ -57,6 +57,8 @@ from node_agent.node import NodeConfig, NodeGroup, parse_labels, parse_taints
 from node_agent.podfeed import PodFeed
 from node_agent.podsync import EventRecorder, PodSync
 from node_agent.runtime.base import ContainerState, Runtime
+from node_agent.stats import DEFAULT_PERIOD as DEFAULT_STATS_PERIOD
+from node_agent.stats import StatsCollector
 from node_agent.streams import StreamServer
 
 log = logging.getLogger("node_agent")
@@ -96,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds between the starts of two pod sync rounds at least (default 0: only the "
                         "adaptive limit, observing the runtime at most half of the time)")
     p.add_argument("--resync", type=float, default=300.0, help="seconds between full pod relists")
+    p.add_argument("--stats-period", type=float, default=None,
+                   help="seconds between two readings of the containers' CPU and memory, for kubectl top "
+                        "(default: $HAPLANE_STATS_PERIOD, else 5); the CPU rate is measured over one period")
     p.add_argument("--no-proxy", action="store_true", help="do not run the service proxy on the node address")
     p.add_argument("--api-lb", metavar="ADDRESS:PORT", default=None,
                    help="run the API load balancer here (e.g. 127.0.0.1:6443): TCP pass-through to the ready "
@@ -160,6 +165,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise ValueError("--hollow-count needs --runtime hollow and a count >= 1")
     if args.heartbeat <= 0:
         raise ValueError("--heartbeat must be positive")
+    stats_period(args)
     if not 0 <= args.port <= 65535:
         raise ValueError("--port must be 0..65535")
     if args.metrics_address is not None:
@@ -174,6 +180,18 @@ def check_args(args: argparse.Namespace) -> None:
         from haplane.apilb import parse_listen
 
         parse_listen(args.api_lb)
+
+
+def stats_period(args: argparse.Namespace) -> float:
+    """``--stats-period``, else ``$HAPLANE_STATS_PERIOD``, else 5 s. Raises ValueError."""
+    raw = args.stats_period if args.stats_period is not None else os.environ.get("HAPLANE_STATS_PERIOD")
+    try:
+        period = float(raw) if raw not in (None, "") else DEFAULT_STATS_PERIOD
+    except ValueError:
+        raise ValueError(f"HAPLANE_STATS_PERIOD must be a number of seconds, not {raw!r}") from None
+    if not 0.1 <= period <= 3600:
+        raise ValueError("--stats-period must be between 0.1 and 3600 seconds")
+    return period
 
 
 def node_names(args: argparse.Namespace) -> list[str]:
@@ -280,8 +298,11 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
     log_tls = log_server_ssl(args.tls_cert, args.tls_key)
     checker = TokenChecker(endpoints, ssl=tls)
     metrics = AgentMetrics()
+    # hollow nodes run nothing: no usage to measure (their /stats/summary is a 404)
+    stats = StatsCollector(syncs, period=stats_period(args)) if args.runtime != "hollow" else None
     logs = LogServer(log_address, args.port, lookup, checker, ssl_context=log_tls,
-                     streams=StreamServer(lookup, pod_lookup, checker), metrics=metrics.render)
+                     streams=StreamServer(lookup, pod_lookup, checker), metrics=metrics.render,
+                     stats=stats.summary if stats is not None else None)
     port = await logs.start()
     metrics_runner = None
     if args.metrics_address:
@@ -313,6 +334,8 @@ async def run_agent(args: argparse.Namespace, stop: asyncio.Event) -> int:
         loops: dict[str, Callable[[], Awaitable[Any]]] = {"nodes": nodes.run, "pod feed": feed.run,
                                                           "events": events.run}
         loops.update({f"pod sync {n}": s.run for n, s in syncs.items()})
+        if stats is not None:
+            loops["usage stats"] = stats.run
         if not hollow and not args.no_proxy:
             from node_agent.proxy import ServiceProxy
 

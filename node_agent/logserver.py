@@ -1,5 +1,6 @@
 """The agent's log endpoint: ``GET /logs/{namespace}/{pod}/{container}?tailLines=N&follow=1&previous=..``
-(the options of :mod:`haplane.logoptions`).
+(the options of :mod:`haplane.logoptions`); beside it ``/stats/summary?node=NAME`` (the node's
+resource usage, :mod:`node_agent.stats`), ``/metrics`` and the streams.
 
 Served on the node address, or ``--log-address``, over plain HTTP or, with ``--tls-cert`` and
 ``--tls-key``, HTTPS (the Node's ``status.daemonEndpoints.kubeletEndpoint`` says which);
@@ -95,8 +96,10 @@ def _status(exc: errors.HaplaneError) -> web.Response:
 class LogServer:
     def __init__(self, address: str, port: int, lookup: Lookup, checker: TokenChecker, *,
                  fallback_port: bool = True, ssl_context: ssl_mod.SSLContext | None = None,
-                 streams: Any = None, metrics: Callable[[], bytes] | None = None) -> None:
+                 streams: Any = None, metrics: Callable[[], bytes] | None = None,
+                 stats: Callable[[str], dict | None] | None = None) -> None:
         self.address = address
+        self.stats = stats  # node name -> its /stats/summary (node_agent.stats), None if not run here
         self.metrics = metrics  # renders the agent's /metrics (any token the API accepts may read it)
         self.ssl_context = ssl_context
         self.port = port
@@ -114,6 +117,7 @@ class LogServer:
             self.streams.add_routes(app)
         if self.metrics is not None:
             app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/stats/summary", self._stats)
         return app
 
     async def start(self) -> int:
@@ -150,6 +154,19 @@ class LogServer:
         except errors.HaplaneError as exc:
             return _status(exc)
         return web.Response(body=self.metrics(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        """``GET /stats/summary?node=NAME``: the node's resource usage (any token the API accepts)."""
+        try:
+            await self.checker.check(request.headers.get("Authorization"))
+            node = request.query.get("node", "")
+            doc = self.stats(node) if self.stats is not None else None
+            if doc is None:
+                raise errors.NotFound(f'this agent measures no usage of node "{node}"' if self.stats is not None
+                                      else "this agent measures no usage (hollow nodes run nothing)")
+        except errors.HaplaneError as exc:
+            return _status(exc)
+        return web.json_response(doc)
 
     async def _logs(self, request: web.Request) -> web.StreamResponse:
         try:

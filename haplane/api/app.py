@@ -205,8 +205,9 @@ def make_app(replica: Replica) -> web.Application:
     openapi.add_routes(app)
     app.router.add_post("/cluster/heartbeat", heartbeat)
     app.cleanup_ctx.append(http_session)
-    from haplane.api import access, membership, snapshot  # they import this module
+    from haplane.api import access, membership, metricsserver, snapshot  # they import this module
     access.add_routes(app, USER)
+    metricsserver.add_routes(app, replica.store, USER, peer_tls if isinstance(peer_tls, ssl.SSLContext) else None)
     membership.add_routes(app, replica)
     snapshot.add_routes(app, replica)
     ui.add_routes(app)

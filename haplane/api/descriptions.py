@@ -235,6 +235,20 @@ TYPES: dict[str, dict[str, str]] = {
         "reportingComponent": "Name of the controller that emitted this Event.",
     },
     "Scale": {"": "Scale represents a scaling request for a resource."},
+    "PodMetrics": {"": "PodMetrics sets resource usage metrics of a pod (read from its node's agent, never "
+                       "stored).",
+                   "timestamp": "The time the newer of the two readings was taken.",
+                   "window": "The time between the two readings the CPU rate is measured over (a duration).",
+                   "containers": "Metrics for all measured containers of the pod."},
+    "NodeMetrics": {"": "NodeMetrics sets resource usage metrics of a node: the sum of its containers and its "
+                        "agent process.",
+                    "timestamp": "The time the newer of the two readings was taken.",
+                    "window": "The time between the two readings the CPU rate is measured over (a duration).",
+                    "usage": "The memory (working set) and CPU (cores) usage."},
+    "ContainerMetrics": {"": "ContainerMetrics sets resource usage metrics of a container.",
+                         "name": "Container name corresponding to the one from pod.spec.containers.",
+                         "usage": "The memory (working set; resident set on the process runtime) and CPU "
+                                  "(cores) usage."},
     "Condition": {
         "": "A condition of an object: one aspect of its current state (Ready, Available, Progressing...).",
         "type": "Type of the condition, in CamelCase.",

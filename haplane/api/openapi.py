@@ -312,11 +312,17 @@ _FIXED_SCHEMAS = {f"{META}.Status": _STATUS, f"{META}.WatchEvent": _WATCH_EVENT,
                   f"{META}.DeleteOptions": _DELETE_OPTIONS, f"{META}.Patch": _PATCH, "io.haplane.JsonPatch": _JSON_PATCH}
 
 
-def _list_name(res: KindInfo) -> str:
+def _list_name(res: Resource) -> str:
     return f"{package_of(res.api_version)}.{res.list_kind}"
 
 
-def _list_schema(res: KindInfo) -> dict[str, Any]:
+def _listed(res: Resource) -> bool:
+    """Served as a list: every stored kind, and the virtual resources with a ``list`` verb."""
+    return isinstance(res, KindInfo) or ("list" in res.verbs and res.model is not None)
+
+
+def _list_schema(res: Resource) -> dict[str, Any]:
+    assert res.model is not None
     return {
         "type": "object",
         "description": f"{res.list_kind} is a list of {res.kind} objects.",
@@ -446,11 +452,14 @@ def _resource_paths(res: Resource) -> dict[str, Any]:
     paths: dict[str, Any] = {}
 
     collection: dict[str, Any] = {}
-    list_ok = _responses({**_json(_list_name(res)), _WATCH_MEDIA: {"schema": {"$ref": _REF + f"{META}.WatchEvent"}}},
-                         "200") if isinstance(res, KindInfo) else {}
-    if "list" in verbs and isinstance(res, KindInfo):
-        collection["get"] = _op(f"list{scope}{kind}", "list", gvk, tag, list_ok, params=OPERATION_PARAMETERS["list"],
-                                description=f"list or watch objects of kind {kind}")
+    watch = {_WATCH_MEDIA: {"schema": {"$ref": _REF + f"{META}.WatchEvent"}}} if "watch" in verbs else {}
+    list_ok = _responses({**_json(_list_name(res)), **watch}, "200") if _listed(res) else {}
+    # the stored kinds honour every list option; the virtual ones (the metrics API) only the selectors
+    list_params = OPERATION_PARAMETERS["list"] if isinstance(res, KindInfo) else ("labelSelector", "fieldSelector")
+    list_what = "list or watch" if watch else "list"
+    if "list" in verbs and _listed(res):
+        collection["get"] = _op(f"list{scope}{kind}", "list", gvk, tag, list_ok, params=list_params,
+                                description=f"{list_what} objects of kind {kind}")
     if "create" in verbs:
         collection["post"] = _op(f"create{scope}{kind}", "post", gvk, tag, _responses(_json(ref), "200", "201"),
                                  params=OPERATION_PARAMETERS["post"], body=_json(ref), description=f"create a {kind}")
@@ -460,7 +469,8 @@ def _resource_paths(res: Resource) -> dict[str, Any]:
     item: dict[str, Any] = {}
     if "get" in verbs:
         item["get"] = _op(f"read{scope}{kind}", "get", gvk, tag, _responses(_json(ref), "200"),
-                          params=OPERATION_PARAMETERS["get"], description=f"read the specified {kind}")
+                          params=OPERATION_PARAMETERS["get"] if isinstance(res, KindInfo) else (),
+                          description=f"read the specified {kind}")
     if "update" in verbs:
         item["put"] = _op(f"replace{scope}{kind}", "put", gvk, tag, _responses(_json(ref), "200"),
                           params=OPERATION_PARAMETERS["put"], body=_json(ref),
@@ -480,10 +490,10 @@ def _resource_paths(res: Resource) -> dict[str, Any]:
 
     for sub in res.subresources:
         paths.update(_subresource_path(res, sub, base, ns_params, tag, scope))
-    if res.namespaced and "list" in verbs and isinstance(res, KindInfo):
+    if res.namespaced and "list" in verbs and _listed(res):
         paths[f"{prefix}/{res.plural}"] = {"get": _op(
-            f"list{kind}ForAllNamespaces", "list", gvk, tag, list_ok, params=OPERATION_PARAMETERS["list"],
-            description=f"list or watch objects of kind {kind} in every namespace")}
+            f"list{kind}ForAllNamespaces", "list", gvk, tag, list_ok, params=list_params,
+            description=f"{list_what} objects of kind {kind} in every namespace")}
     return paths
 
 
@@ -545,7 +555,7 @@ def _envelope(title: str, paths: dict[str, Any], schemas: dict[str, Any]) -> dic
 def _group_version_document(api_version: str) -> dict[str, Any]:
     resources = [r for r in [*KINDS.values(), *VIRTUAL_RESOURCES] if r.api_version == api_version]
     schemas = _model_schemas(resources)
-    schemas.update({_list_name(r): _list_schema(r) for r in resources if isinstance(r, KindInfo)})
+    schemas.update({_list_name(r): _list_schema(r) for r in resources if _listed(r)})
     schemas.update(copy.deepcopy(_FIXED_SCHEMAS))
     paths: dict[str, Any] = {}
     for res in resources:

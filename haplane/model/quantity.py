@@ -13,16 +13,17 @@ import math
 import re
 from decimal import ROUND_CEILING, Decimal, localcontext
 
-__all__ = ["QUANTITY_PATTERN", "parse_quantity", "parse_cpu", "parse_memory", "format_quantity"]
+__all__ = ["QUANTITY_PATTERN", "parse_quantity", "parse_cpu", "parse_memory", "format_quantity", "format_nanocores",
+           "format_bytes"]
 
 # <signedNumber><suffix>; suffix is a binary SI unit, a decimal exponent or a decimal SI unit.
 # "E" alone is exa, "E3" / "e3" an exponent: the exponent branch is tried first.
-QUANTITY_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+|m|k|M|G|T|P|E)?$"
+QUANTITY_PATTERN = r"^[+-]?(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[eE][+-]?\d+|n|u|m|k|M|G|T|P|E)?$"
 _QUANTITY = re.compile(
-    r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei)|[eE]([+-]?\d+)|(m|k|M|G|T|P|E))?"
+    r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:(Ki|Mi|Gi|Ti|Pi|Ei)|[eE]([+-]?\d+)|(n|u|m|k|M|G|T|P|E))?"
 )
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 _MAX_LEN = 64
 _MAX_EXPONENT = 30          # |exponent| beyond this is either astronomically large or rounds to nothing
 _MAX_VALUE = Decimal(2**63)  # Kubernetes stores quantities as int64 (milli-units)
@@ -105,3 +106,31 @@ def format_quantity(q: str | int | float) -> str:
     if isinstance(q, str):
         return q
     return format(value.normalize(), "f") if value else "0"
+
+
+_CPU_SUFFIXES = (("", 10**9), ("m", 10**6), ("u", 10**3), ("n", 1))
+_BINARY_SUFFIXES = (("Ei", 2**60), ("Pi", 2**50), ("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
+
+
+def format_nanocores(nanocores: int) -> str:
+    """A CPU amount in nanocores as Kubernetes writes it (the largest exact decimal unit):
+    ``2_000_000_000`` -> ``"2"``, ``5_000_000`` -> ``"5m"``, ``1_234_567`` -> ``"1234567n"``."""
+    n = int(nanocores)
+    if n < 0:
+        raise ValueError("cpu usage must not be negative")
+    for suffix, factor in _CPU_SUFFIXES:
+        if n % factor == 0:
+            return f"{n // factor}{suffix}"
+    raise AssertionError("unreachable: every integer is a whole number of nanocores")
+
+
+def format_bytes(n: int) -> str:
+    """A memory amount in bytes as Kubernetes writes a binary-SI quantity: the largest exact
+    binary unit (``663552`` -> ``"648Ki"``), plain bytes when none divides it."""
+    n = int(n)
+    if n < 0:
+        raise ValueError("memory usage must not be negative")
+    for suffix, factor in _BINARY_SUFFIXES:
+        if n and n % factor == 0:
+            return f"{n // factor}{suffix}"
+    return str(n)

@@ -18,6 +18,7 @@ from haplane.model.base import describe_errors, short_json, unknown_fields
 from haplane.model.configmap import ConfigMap
 from haplane.model.deployment import Deployment, Scale
 from haplane.model.event import Event
+from haplane.model.metrics import NodeMetrics, PodMetrics
 from haplane.model.namespace import Namespace
 from haplane.model.node import Node
 from haplane.model.pod import Pod
@@ -161,6 +162,10 @@ class VirtualResource:
     def subresources(self) -> tuple[Subresource, ...]:
         return ()
 
+    @property
+    def list_kind(self) -> str:
+        return f"{self.kind}List"
+
 
 # Add an entry here when its handler is routed (only what is served is advertised).
 VIRTUAL_RESOURCES: tuple[VirtualResource, ...] = (
@@ -171,6 +176,9 @@ VIRTUAL_RESOURCES: tuple[VirtualResource, ...] = (
                     ("create",), SelfSubjectRulesReview),
     VirtualResource("SelfSubjectReview", "selfsubjectreviews", "authentication.k8s.io/v1", False, ("create",),
                     SelfSubjectReview),
+    # haplane.api.metricsserver: `kubectl top pods|nodes` (usage read from the agents, never stored)
+    VirtualResource("PodMetrics", "pods", "metrics.k8s.io/v1beta1", True, ("get", "list"), PodMetrics),
+    VirtualResource("NodeMetrics", "nodes", "metrics.k8s.io/v1beta1", False, ("get", "list"), NodeMetrics),
 )
 
 _BY_NAME: dict[str, KindInfo] = {

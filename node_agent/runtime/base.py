@@ -24,7 +24,10 @@ import socket
 import subprocess
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from node_agent.usage import Sample
 
 from haplane.aio import wait_for
 
@@ -99,6 +102,10 @@ class Runtime(Protocol):
 
     async def exec(self, cid: str, argv: list[str], timeout: float) -> int:
         """Run ``argv`` in the container's context; return its exit code (for exec probes)."""
+
+    async def usage(self, states: list[ContainerState]) -> dict[str, Sample]:
+        """A reading (cumulative CPU time, memory now) of each running container of ``states``,
+        by id; a container that cannot be read now is left out (``kubectl top``)."""
 
     # what ``logs`` can do beyond tail/follow: "timestamps" (RFC 3339 prefixes), "since" (a start time)
     log_features: frozenset[str]

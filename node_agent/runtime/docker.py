@@ -41,6 +41,7 @@ import docker.errors
 
 from haplane.aio import wait_for
 from haplane.model.quantity import parse_cpu, parse_memory
+from node_agent.errlog import OnceLogger
 from node_agent.runtime.base import (
     L_NODE,
     ContainerState,
@@ -55,6 +56,7 @@ from node_agent.runtime.base import (
     port_names_from_labels,
 )
 from node_agent.runtime.logfile import PreviousLogs
+from node_agent.usage import Sample, docker_sample
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,10 +135,15 @@ class DockerRuntime:
         self.pull_timeout = pull_timeout
         self._client = client
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-{node_name}")
+        # stats calls have their own threads: on some engines (20.10) a one-shot call still takes
+        # about a second, and they must not hold up the pod sync's inspects and starts
+        self._stats_pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"docker-stats-{node_name}")
+        self._stats_errors = OnceLogger(log)
 
     def close(self) -> None:
         """Release the thread pool (in-flight calls finish on their own)."""
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._stats_pool.shutdown(wait=False, cancel_futures=True)
 
     async def _call(self, fn: Callable[..., T], *args: Any, timeout: float | None = None, **kw: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -315,6 +322,39 @@ class DockerRuntime:
         except docker.errors.APIError as e:
             if e.status_code != 409:  # "removal already in progress"
                 raise
+
+    async def usage(self, states: list[ContainerState]) -> dict[str, Sample]:
+        """CPU and memory of each running container from the engine's one-shot stats (the
+        cgroup counters, read without the engine's 1-2 s wait for a second reading); a container
+        the engine cannot read now is left out."""
+        api = await self._api()
+
+        def read(cid: str) -> dict[str, Any]:
+            try:
+                return api.stats(cid, stream=False, one_shot=True)
+            except docker.errors.InvalidVersion:  # an engine older than API 1.41: the slow form
+                return api.stats(cid, stream=False)
+
+        loop = asyncio.get_running_loop()
+
+        async def one(cid: str) -> tuple[str, Sample | None]:
+            try:
+                async with asyncio.timeout(self.call_timeout):  # not wait_for, which can drop a cancel (gh-86296)
+                    stats = await loop.run_in_executor(self._stats_pool, read, cid)
+            except docker.errors.NotFound:  # removed since it was observed
+                return cid, None
+            except (docker.errors.APIError, docker.errors.DockerException, TimeoutError, OSError) as exc:
+                failed.append(exc)
+                return cid, None
+            return cid, docker_sample(stats, parse_docker_time(stats.get("read")))
+
+        failed: list[BaseException] = []
+        got = await asyncio.gather(*(one(s.cid) for s in states if s.running))
+        if failed:
+            self._stats_errors.failed("container stats", failed[0])
+        else:
+            self._stats_errors.ok("container stats")
+        return {cid: sample for cid, sample in got if sample is not None}
 
     async def exec(self, cid: str, argv: list[str], timeout: float) -> int:
         """Exit code of ``argv`` run inside the container (TimeoutError after ``timeout``; the

@@ -21,6 +21,7 @@ from node_agent.runtime.base import (
     host_port_map,
     identity_from_labels,
 )
+from node_agent.usage import Sample
 
 
 class HollowRuntime:
@@ -88,6 +89,10 @@ class HollowRuntime:
 
     async def exec(self, cid: str, argv: list[str], timeout: float) -> int:
         return 0
+
+    async def usage(self, states: list[ContainerState]) -> dict[str, Sample]:
+        """Nothing runs, so nothing is measured: hollow containers have no usage to report."""
+        return {}
 
     log_features: frozenset[str] = frozenset()
 

@@ -40,6 +40,10 @@ exec (output and exit code): test_streams.py::test_command[exec-exit-code]
 port-forward (an HTTP request through it): test_streams.py::test_port_forward_http
 cp: test_streams.py::test_cp_both_ways
 cordon / drain / uncordon: test_access.py::test_cordon_drain_uncordon
+top pods / top nodes (issue 13: non-zero CPU and memory of a busy container, process and Docker runtimes):
+  test_top.py::test_kubectl_top_pods test_top.py::test_kubectl_top_nodes test_top.py::test_haplane_top_pods_and_nodes
+  test_top_docker.py::test_kubectl_top_pods test_top_docker.py::test_kubectl_top_nodes
+  test_top_docker.py::test_haplane_top_pods_and_nodes
 api-resources, api-versions: test_discovery.py::test_api_resources[api-resources] test_discovery.py::test_api_versions
 explain, version: test_discovery.py::test_explain[pods] test_discovery.py::test_version[version]
 auth can-i: test_access.py::test_auth_can_i[viewer-create-pods] test_access.py::test_auth_can_i_list
@@ -51,13 +55,13 @@ official clients, list/create/read/replace/patch (merge, strategic, json)/delete
   test_clients.py::test_deployment_create_scale_patch_status_delete test_clients.py::test_replicasets_of_a_deployment
   test_clients.py::test_asyncio_client
 
-Distinct commands and calls covered by asserting tests: 100.
+Distinct commands and calls covered by asserting tests: 102.
 
-kubectl commands (40): get; describe; create -f; create configmap; create namespace; create deployment; create
+kubectl commands (42): get; describe; create -f; create configmap; create namespace; create deployment; create
   service; apply; apply --server-side; diff; patch; label; annotate; edit; replace; scale; set image; set env; run;
   rollout status; rollout history; rollout undo; rollout restart; rollout pause; rollout resume; delete; logs; exec;
   port-forward; cp; cordon; drain; uncordon; api-resources; api-versions; explain; version; auth can-i; auth whoami;
-  get/create --raw.
+  get/create --raw; top pods; top nodes.
 kubernetes calls (48): CoreV1Api.create_namespace; CoreV1Api.read_namespace; CoreV1Api.list_namespace;
   CoreV1Api.replace_namespace; CoreV1Api.patch_namespace; CoreV1Api.delete_namespace;
   CoreV1Api.create_namespaced_config_map; CoreV1Api.read_namespaced_config_map; CoreV1Api.list_namespaced_config_map;

@@ -54,7 +54,8 @@ def _requests(stderr: str) -> list[tuple[str, str, str]]:
             ["namespaces", "ns", "v1", "false", "Namespace"], ["nodes", "no", "v1", "false", "Node"],
             ["selfsubjectreviews", "authentication.k8s.io/v1", "false", "SelfSubjectReview"],
             ["selfsubjectaccessreviews", "authorization.k8s.io/v1", "false", "SelfSubjectAccessReview"],
-            ["selfsubjectrulesreviews", "authorization.k8s.io/v1", "false", "SelfSubjectRulesReview"]],
+            ["selfsubjectrulesreviews", "authorization.k8s.io/v1", "false", "SelfSubjectRulesReview"],
+            ["nodes", "metrics.k8s.io/v1beta1", "false", "NodeMetrics"]],
             id="api-resources-cluster-scoped"),
         pytest.param(("api-resources", "--api-group=apps"), [
             ["deployments", "deploy", "apps/v1", "true", "Deployment"],
@@ -83,7 +84,7 @@ def test_api_resources_names(kube: KubeCluster) -> None:
 
 def test_api_versions(kube: KubeCluster) -> None:
     assert kube.kubectl("api-versions").stdout.split() == ["apps/v1", "authentication.k8s.io/v1",
-                                                           "authorization.k8s.io/v1", "v1"]
+                                                           "authorization.k8s.io/v1", "metrics.k8s.io/v1beta1", "v1"]
 
 
 @pytest.mark.parametrize(
@@ -369,8 +370,9 @@ def _client(kube: KubeCluster) -> kubernetes.client.ApiClient:
         pytest.param(lambda c: kubernetes.client.CoreApi(c).get_api_versions(),
                      lambda r: r.versions == ["v1"] and r.server_address_by_client_cidrs, id="CoreApi.get_api_versions"),
         pytest.param(lambda c: kubernetes.client.ApisApi(c).get_api_versions(),
-                     lambda r: [g.name for g in r.groups] == ["apps", "authorization.k8s.io", "authentication.k8s.io"]
-                     and all(g.preferred_version.version == "v1" for g in r.groups),
+                     lambda r: [g.name for g in r.groups] == ["apps", "authorization.k8s.io", "authentication.k8s.io",
+                                                              "metrics.k8s.io"]
+                     and [g.preferred_version.version for g in r.groups] == ["v1", "v1", "v1", "v1beta1"],
                      id="ApisApi.get_api_versions"),
         pytest.param(lambda c: kubernetes.client.CoreV1Api(c).get_api_resources(),
                      lambda r: {"pods", "pods/log", "nodes"} <= {x.name for x in r.resources}

@@ -162,3 +162,27 @@ def test_the_systemd_unit_passes_options_the_agent_takes(pki: dict[str, Path]) -
     # the unit's paths exist only on a worker
     args.ca, args.tls_cert, args.tls_key = str(pki["ca"]), str(pki["cert"]), str(pki["key"])
     check_args(args)
+
+
+@pytest.mark.parametrize(("extra", "env", "expected"), [
+    pytest.param([], None, 5.0, id="default"),
+    pytest.param([], "1", 1.0, id="from-the-environment"),
+    pytest.param(["--stats-period", "2.5"], "1", 2.5, id="the-option-wins"),
+    pytest.param(["--stats-period", "0"], None, "between 0.1 and 3600", id="zero"),
+    pytest.param([], "soon", "must be a number of seconds", id="env-not-a-number"),
+])
+def test_stats_period(monkeypatch: pytest.MonkeyPatch, extra: list[str], env: str | None,
+                      expected: float | str) -> None:
+    from node_agent.agent import stats_period
+
+    if env is None:
+        monkeypatch.delenv("HAPLANE_STATS_PERIOD", raising=False)
+    else:
+        monkeypatch.setenv("HAPLANE_STATS_PERIOD", env)
+    args = agent_args("http://127.0.0.1:7001", *extra)
+    if isinstance(expected, float):
+        assert stats_period(args) == expected
+        check_args(args)
+    else:
+        with pytest.raises(ValueError, match=expected):
+            check_args(args)

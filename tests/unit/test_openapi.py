@@ -125,9 +125,14 @@ def _expected_operations() -> set[tuple[str, str]]:
             ("/version", "get"), ("/api/v1/namespaces/{namespace}/pods/{name}/log", "get")}
     ops |= {(path, "get") for path in ("/api", "/apis", "/api/v1", "/apis/apps/v1", "/apis/apps")}
     ops.add(("/api/v1/namespaces/{namespace}/pods/{name}/eviction", "post"))
-    for res in VIRTUAL_RESOURCES:  # create-only reviews, and their groups' discovery documents
-        ops.add((f"/apis/{res.api_version}/{res.plural}", "post"))
+    for res in VIRTUAL_RESOURCES:  # create-only reviews, the metrics API, and their groups' discovery documents
+        if "create" in res.verbs:
+            ops.add((f"/apis/{res.api_version}/{res.plural}", "post"))
         ops |= {(f"/apis/{res.api_version}", "get"), (f"/apis/{res.group}", "get")}
+    for plural in ("pods", "nodes"):  # get and list, namespaced and across namespaces for pods
+        base = "/apis/metrics.k8s.io/v1beta1/" + ("namespaces/{namespace}/pods" if plural == "pods" else "nodes")
+        ops |= {(base, "get"), (f"{base}/{{name}}", "get")}
+    ops.add(("/apis/metrics.k8s.io/v1beta1/pods", "get"))
     return ops
 
 

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from haplane.model.quantity import format_quantity, parse_cpu, parse_memory, parse_quantity
+from haplane.model.quantity import (
+    format_bytes,
+    format_nanocores,
+    format_quantity,
+    parse_cpu,
+    parse_memory,
+    parse_quantity,
+)
 
 Mi, Gi = 2**20, 2**30
 
@@ -27,6 +34,8 @@ Mi, Gi = 2**20, 2**30
         pytest.param("1e3", 1_000_000, id="exponent"),
         pytest.param("1E-3", 1, id="negative-exponent"),
         pytest.param("1k", 1_000_000, id="kilo"),
+        pytest.param("1234567n", 2, id="nano-rounds-up"),
+        pytest.param("5000u", 5, id="micro"),
     ],
 )
 def test_parse_cpu(quantity: str | int | float, millicores: int) -> None:
@@ -126,3 +135,47 @@ def test_any_text_parses_or_raises_value_error(text: str) -> None:
         assert parse_memory(text) >= 0
     except ValueError:
         pass
+
+
+@pytest.mark.parametrize(
+    ("nanocores", "text"),
+    [
+        pytest.param(0, "0", id="zero"),
+        pytest.param(2_000_000_000, "2", id="cores"),
+        pytest.param(5_000_000, "5m", id="milli"),
+        pytest.param(1_234_000, "1234u", id="micro"),
+        pytest.param(1_234_567, "1234567n", id="nano"),
+    ],
+)
+def test_format_nanocores_as_kubernetes_writes_cpu_usage(nanocores: int, text: str) -> None:
+    assert format_nanocores(nanocores) == text
+    assert parse_quantity(text) * 10**9 == nanocores
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        pytest.param(0, "0", id="zero"),
+        pytest.param(663552, "648Ki", id="kibi"),
+        pytest.param(8 * Mi, "8Mi", id="mebi"),
+        pytest.param(3 * Gi, "3Gi", id="gibi"),
+        pytest.param(1000, "1000", id="bytes"),
+        pytest.param(4097, "4097", id="not-a-whole-kibi"),
+    ],
+)
+def test_format_bytes_as_a_binary_si_quantity(size: int, text: str) -> None:
+    assert format_bytes(size) == text
+    assert parse_memory(text) == size
+
+
+@given(st.integers(min_value=0, max_value=2**62))
+def test_formatted_usage_parses_back_exactly(n: int) -> None:
+    assert parse_quantity(format_nanocores(n)) * 10**9 == n
+    assert parse_memory(format_bytes(n)) == n
+
+
+def test_negative_usage_is_refused() -> None:
+    with pytest.raises(ValueError):
+        format_nanocores(-1)
+    with pytest.raises(ValueError):
+        format_bytes(-1)

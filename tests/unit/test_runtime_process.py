@@ -305,3 +305,30 @@ async def test_previous_output_survives_a_restart_removal(rt: ProcessRuntime) ->
     assert previous is not None and b"".join([c async for c in previous]) == b"two\n"
     await rt.remove(second)  # gone for good: its previous instance's output goes too
     assert rt.previous_logs("u-prev", "main") is None
+
+
+
+async def test_usage_sums_the_process_group_from_proc(rt: ProcessRuntime) -> None:
+    # a shell that holds 4 MB and keeps a busy child in its group: both are counted
+    busy = await rt.start(pod(), ctr("sh", "-c", "x=$(head -c 4000000 /dev/zero | tr '\\0' a); "
+                                     "sh -c 'while :; do :; done' & wait"), epoch=1, host_ip=HOST_IP)
+    idle = await rt.start(pod("u2", "p2"), ctr("sleep", "30"), epoch=1, host_ip=HOST_IP)
+    pgid = rt._load(busy)["pid"]  # type: ignore[index]
+
+    async def busy_child_started() -> bool:
+        return len(group_members(pgid)) == 2
+
+    await wait_until(busy_child_started)
+    states = await rt.list_managed()
+    first = await rt.usage(states)
+
+    async def cpu_grew() -> bool:
+        return (await rt.usage(states))[busy].cpu_ns > first[busy].cpu_ns
+
+    await wait_until(cpu_grew)
+    second = await rt.usage(states)
+    assert set(second) == {busy, idle}
+    assert second[busy].memory >= 4_000_000 and 0 < second[idle].memory < second[busy].memory
+    assert second[busy].time > first[busy].time
+    await rt.stop(busy, 0)
+    assert set(await rt.usage(await rt.list_managed())) == {idle}  # an ended container is not read
