@@ -6,6 +6,8 @@ import argparse
 import asyncio
 import json
 import os
+import random
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -47,3 +49,35 @@ def proc_cpu_seconds(pids: list[int]) -> float:
 def machine_load() -> list[float]:
     """The 1, 5 and 15-minute load averages: how busy the shared machine was."""
     return [round(x, 2) for x in os.getloadavg()]
+
+
+def free_ports(n: int) -> list[int]:
+    socks, ports = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports.append(s.getsockname()[1])
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def free_base_port() -> int:
+    """A LocalCluster base port P with P+1..P+3 and P+101..P+103 free."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(32000, 40000, 200)
+        ok = True
+        for p in [base + i for i in (1, 2, 3)] + [base + 100 + i for i in (1, 2, 3)]:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no free port range")

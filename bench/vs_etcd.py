@@ -24,10 +24,8 @@ import asyncio
 import base64
 import json
 import os
-import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,7 +37,7 @@ from typing import Any
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import finish, machine_load, percentile, proc_cpu_seconds  # noqa: E402
+from bench.common import finish, free_base_port, free_ports, machine_load, percentile, proc_cpu_seconds  # noqa: E402
 from haplane.localcluster import HOST, LocalCluster  # noqa: E402
 
 VALUE = os.urandom(128).hex()  # the 256-byte payload, the same for both sides
@@ -59,38 +57,6 @@ def ensure_etcd() -> str:
         if etcd is None:
             raise RuntimeError("etcd-server installed but no etcd on PATH")
     return etcd
-
-
-def free_ports(n: int) -> list[int]:
-    socks, ports = [], []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind((HOST, 0))
-            socks.append(s)
-            ports.append(s.getsockname()[1])
-    finally:
-        for s in socks:
-            s.close()
-    return ports
-
-
-def free_base_port() -> int:
-    """A LocalCluster base port P with P+1..P+3 and P+101..P+103 free."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(32000, 40000, 200)
-        ok = True
-        for p in [base + i for i in (1, 2, 3)] + [base + 100 + i for i in (1, 2, 3)]:
-            with socket.socket() as s:
-                try:
-                    s.bind((HOST, p))
-                except OSError:
-                    ok = False
-                    break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
 
 
 class EtcdSide:
@@ -327,6 +293,35 @@ async def failover_trial(side: Side, n: int, writers: int = 8) -> dict:
             "failed_calls": failures}
 
 
+def profile_start(hap: HaplaneSide, c: int, t: int, args: argparse.Namespace) -> list[tuple[subprocess.Popen, str]]:
+    """py-spy on haplane's leader and one follower for this level (first trial, ``--profile`` levels only)."""
+    if not args.profile or t != 0 or c not in args.profile_levels:
+        return []
+    from bench.pyspy import record
+
+    leader = hap.wait_ready(10)
+    follower = next(m for m in hap.members if m != leader)
+    os.makedirs(args.profile, exist_ok=True)
+    spies = []
+    for role, m in (("leader", leader), ("follower", follower)):
+        raw = os.path.join(args.profile, f"haplane-c{c}-{role}.raw")
+        spies.append((record(hap.lc.procs[m].pid, args.duration, raw), raw))
+    return spies
+
+
+def profile_finish(spies: list[tuple[subprocess.Popen, str]]) -> list[str]:
+    from bench.pyspy import summarize
+
+    out = []
+    for proc, raw in spies:
+        proc.wait(timeout=60)
+        if os.path.exists(raw):
+            with open(raw.removesuffix(".raw") + ".txt", "w") as f:
+                f.write(summarize(raw))
+            out.append(raw.removesuffix(".raw") + ".txt")
+    return out
+
+
 def summarize(rows: list[dict], key: str) -> dict:
     vals = [r[key] for r in rows if r[key] is not None]
     if not vals:
@@ -365,9 +360,11 @@ async def main_async(args: argparse.Namespace) -> dict:
                 if "writes" in args.phases:
                     for c in args.concurrency:
                         for s in order:
+                            spies = profile_start(hap, c, t, args) if s is hap else []
                             res = await drive(s, c, args.duration,
                                               lambda url, w, i, s=s, tag=f"t{t}-c{c}": s.write(url, w, i, tag), False)
                             res["trial"] = t
+                            res["profiled"] = profile_finish(spies)
                             print(json.dumps(res), flush=True)
                             writes.append(res)
                             await asyncio.sleep(args.settle)
@@ -430,6 +427,9 @@ def main() -> None:
     p.add_argument("--failover-trials", type=int, default=5)
     p.add_argument("--settle", type=float, default=1.0, help="pause between trials (seconds)")
     p.add_argument("--phases", type=lambda s: s.split(","), default=["writes", "reads", "failover"])
+    p.add_argument("--profile", metavar="DIR", help="py-spy haplane's leader and a follower during the first "
+                   "trial of the --profile-levels write levels; raw stacks and summaries into DIR")
+    p.add_argument("--profile-levels", type=lambda s: [int(x) for x in s.split(",")], default=[64, 256])
     p.add_argument("--out", default="bench/results/vs_etcd.json")
     result = finish(p.parse_args(), main_async, quiet=True)
     print("ratios haplane/etcd:", json.dumps(result["ratios_haplane_over_etcd"]))
