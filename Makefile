@@ -37,6 +37,8 @@ bench: $(STAMP)
 	$(PY) bench/controller_failover.py --out bench/results/controller_failover.json
 	$(PY) bench/proxy.py --out bench/results/proxy.json
 	$(PY) bench/metrics_cost.py --out bench/results/metrics_cost.json
+	$(PY) bench/vs_etcd.py --out bench/results/vs_etcd.json
+	$(PY) bench/vs_swarm.py --out bench/results/vs_swarm.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check haplane node_agent chaos tests bench
