@@ -1,7 +1,7 @@
 """py-spy around a benchmark: sample a process for a while, then say where its time went.
 
 ``record`` starts ``py-spy record --format raw`` (collapsed stacks, one line per distinct stack
-with its sample count) without pausing the target (``--nonblocking``); ``summarize`` turns such
+with its sample count); ``summarize`` turns such
 a file into the top frames by self time (the frame on top of the stack) and by inclusive time
 (the frame anywhere on it), each as a share of all samples. Idle threads are not sampled, so the
 shares are of the process's busy time.
@@ -24,9 +24,13 @@ def pyspy_binary() -> str:
     raise RuntimeError("py-spy is not installed (pip install py-spy)")
 
 
-def record(pid: int, seconds: float, out: str, rate: int = 100) -> subprocess.Popen:
+def record(pid: int, seconds: float, out: str, rate: int = 100, gil: bool = False) -> subprocess.Popen:
+    """Blocking sampling (the target paused for each sample): ``--nonblocking`` reads stacks as
+    they change, drops the torn ones and so over-counts frames parked in C calls. ``gil``: only
+    the thread holding the GIL (where the interpreter's CPU goes)."""
     return subprocess.Popen([pyspy_binary(), "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-                             "--rate", str(rate), "--format", "raw", "--nonblocking", "--threads", "-o", out],
+                             "--rate", str(rate), "--format", "raw", "--threads", "-o", out]
+                            + (["--gil"] if gil else []),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

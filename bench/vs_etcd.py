@@ -305,7 +305,7 @@ def profile_start(hap: HaplaneSide, c: int, t: int, args: argparse.Namespace) ->
     spies = []
     for role, m in (("leader", leader), ("follower", follower)):
         raw = os.path.join(args.profile, f"haplane-c{c}-{role}.raw")
-        spies.append((record(hap.lc.procs[m].pid, args.duration, raw), raw))
+        spies.append((record(hap.lc.procs[m].pid, args.duration, raw, gil=args.profile_gil), raw))
     return spies
 
 
@@ -391,7 +391,8 @@ async def main_async(args: argparse.Namespace) -> dict:
     for c in args.concurrency:
         per = {}
         for side in ("etcd", "haplane"):
-            rows = [r for r in writes if r["side"] == side and r["concurrency"] == c]
+            # A profiled trial ran slower (py-spy pauses the replica for every sample): not counted.
+            rows = [r for r in writes if r["side"] == side and r["concurrency"] == c and not r.get("profiled")]
             per[side] = {k: summarize(rows, k) for k in ("per_second", "p50_ms", "p99_ms", "errors", "cpu_cores",
                                                          "cpu_ms_per_op")} if rows else {}
         summary["writes"][f"c{c}"] = per
@@ -429,6 +430,7 @@ def main() -> None:
     p.add_argument("--phases", type=lambda s: s.split(","), default=["writes", "reads", "failover"])
     p.add_argument("--profile", metavar="DIR", help="py-spy haplane's leader and a follower during the first "
                    "trial of the --profile-levels write levels; raw stacks and summaries into DIR")
+    p.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL")
     p.add_argument("--profile-levels", type=lambda s: [int(x) for x in s.split(",")], default=[64, 256])
     p.add_argument("--out", default="bench/results/vs_etcd.json")
     result = finish(p.parse_args(), main_async, quiet=True)
