@@ -146,10 +146,12 @@ class EtcdSide:
 
 
 class HaplaneSide:
-    name = "haplane"
-
-    def __init__(self, data_dir: str) -> None:
-        self.lc = LocalCluster(data_dir, replicas=3, base_port=free_base_port())
+    def __init__(self, data_dir: str, name: str = "haplane", source: str | None = None) -> None:
+        # ``source``: run the replicas from another source tree (``--baseline``: before/after a
+        # change in one run); PYTHONSAFEPATH keeps the current directory off their sys.path.
+        self.name = name
+        env = {"PYTHONSAFEPATH": "1", "PYTHONPATH": os.path.abspath(source)} if source else None
+        self.lc = LocalCluster(data_dir, replicas=3, base_port=free_base_port(), env=env)
         self.members = [m.name for m in self.lc.replicas]
         self.headers: dict[str, str] = {}
         self.path = "/api/v1/namespaces/default/configmaps"
@@ -345,12 +347,15 @@ async def main_async(args: argparse.Namespace) -> dict:
         os.makedirs(os.path.join(d, "etcd"))
         etcd = EtcdSide(etcd_bin, os.path.join(d, "etcd"))
         hap = HaplaneSide(os.path.join(d, "haplane"))
+        every: dict[str, Side] = {"etcd": etcd, "haplane": hap}
+        if args.baseline:
+            every["haplane-base"] = HaplaneSide(os.path.join(d, "haplane-base"), "haplane-base", args.baseline)
+        sides: list[Side] = [every[n] for n in args.sides + (["haplane-base"] if args.baseline else [])]
         try:
-            etcd.start_all()
-            hap.start_all()
-            etcd.wait_ready(60)
-            hap.wait_ready(60)
-            sides: list[Side] = [etcd, hap]
+            for s in sides:
+                s.start_all()
+            for s in sides:
+                s.wait_ready(60)
             if "reads" in args.phases:
                 for s in sides:
                     await preload_reads(s, 64)
@@ -377,28 +382,29 @@ async def main_async(args: argparse.Namespace) -> dict:
                         reads.append(res)
                         await asyncio.sleep(args.settle)
             if "failover" in args.phases:
-                for n in range(args.failover_trials):
+                for n in range(args.failover_trials if len(sides) == 2 else 0):
                     for s in (sides if n % 2 == 0 else sides[::-1]):
                         res = await failover_trial(s, n)
                         print(json.dumps(res), flush=True)
                         failover.append(res)
         finally:
-            etcd.stop_all()
-            hap.stop_all()
+            for s in sides:
+                s.stop_all()
 
     summary: dict[str, Any] = {"writes": {}, "reads": {}, "failover": {}}
     ratios: dict[str, Any] = {}
     for c in args.concurrency:
         per = {}
-        for side in ("etcd", "haplane"):
+        for side in [x.name for x in sides]:
             # A profiled trial ran slower (py-spy pauses the replica for every sample): not counted.
             rows = [r for r in writes if r["side"] == side and r["concurrency"] == c and not r.get("profiled")]
             per[side] = {k: summarize(rows, k) for k in ("per_second", "p50_ms", "p99_ms", "errors", "cpu_cores",
                                                          "cpu_ms_per_op")} if rows else {}
         summary["writes"][f"c{c}"] = per
-        if per["etcd"] and per["haplane"]:
-            ratios[f"writes_c{c}"] = {k: ratio(per["haplane"][k], per["etcd"][k])
-                                      for k in ("per_second", "p50_ms", "p99_ms", "cpu_ms_per_op")}
+        for base in ("etcd", "haplane-base"):
+            if per.get(base) and per.get("haplane"):
+                ratios[f"writes_c{c}" + ("" if base == "etcd" else "_vs_base")] = {
+                    k: ratio(per["haplane"][k], per[base][k]) for k in ("per_second", "p50_ms", "p99_ms", "cpu_ms_per_op")}
     for side in ("etcd", "haplane"):
         rows = [r for r in reads if r["side"] == side]
         if rows:
@@ -428,6 +434,9 @@ def main() -> None:
     p.add_argument("--failover-trials", type=int, default=5)
     p.add_argument("--settle", type=float, default=1.0, help="pause between trials (seconds)")
     p.add_argument("--phases", type=lambda s: s.split(","), default=["writes", "reads", "failover"])
+    p.add_argument("--sides", type=lambda s: s.split(","), default=["etcd", "haplane"])
+    p.add_argument("--baseline", metavar="SRC", help="also run a haplane from this source tree (side "
+                   "haplane-base; e.g. `git archive BEFORE | tar -x -C SRC`): before/after in one run")
     p.add_argument("--profile", metavar="DIR", help="py-spy haplane's leader and a follower during the first "
                    "trial of the --profile-levels write levels; raw stacks and summaries into DIR")
     p.add_argument("--profile-gil", action="store_true", help="sample only the thread holding the GIL")
