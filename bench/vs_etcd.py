@@ -222,6 +222,9 @@ async def drive(side: Side, concurrency: int, seconds: float, request: Request, 
                     errors += 1
                 i += 1
 
+        # Which member leads matters at low concurrency: writer 0 talks to the first member,
+        # directly to the leader or through a follower's forwarding.
+        leader = await asyncio.to_thread(side.wait_ready, 10)
         pids = side.pids()
         cpu0, gen0, t0 = proc_cpu_seconds(pids), time.process_time(), time.monotonic()
         deadline = t0 + seconds
@@ -230,7 +233,8 @@ async def drive(side: Side, concurrency: int, seconds: float, request: Request, 
         cpu = proc_cpu_seconds(pids) - cpu0
         gen_cpu = time.process_time() - gen0
     n = len(latencies)
-    return {"side": side.name, "concurrency": concurrency, "ops": n, "seconds": round(elapsed, 2),
+    return {"side": side.name, "concurrency": concurrency, "leader": leader,
+            "first_member_leads": leader == side.members[0], "ops": n, "seconds": round(elapsed, 2),
             "per_second": round(n / elapsed, 1), "p50_ms": round(percentile(latencies, 50) * 1000, 2),
             "p99_ms": round(percentile(latencies, 99) * 1000, 2), "errors": errors,
             "cpu_seconds": round(cpu, 2), "cpu_cores": round(cpu / elapsed, 2),
