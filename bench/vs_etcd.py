@@ -196,6 +196,16 @@ class HaplaneSide:
 Side = EtcdSide | HaplaneSide
 
 
+async def attempt(session: aiohttp.ClientSession, side: Side, method: str, target: str, body: bytes | None,
+                  reading: bool) -> bool:
+    """One request; True when the side acknowledged it (a connection error or timeout is False)."""
+    try:
+        async with session.request(method, target, data=body, headers=side.headers) as r:
+            return side.ok(r.status, await r.read(), reading)
+    except (TimeoutError, aiohttp.ClientError):
+        return False
+
+
 async def drive(side: Side, concurrency: int, seconds: float, request: Request, reading: bool) -> dict:
     """``concurrency`` workers, worker w on member w mod 3, each request back to back for ``seconds``."""
     latencies: list[float] = []
@@ -210,13 +220,7 @@ async def drive(side: Side, concurrency: int, seconds: float, request: Request, 
             while time.monotonic() < deadline:
                 method, target, body = request(url, w, i)
                 t0 = time.perf_counter()
-                try:
-                    async with session.request(method, target, data=body, headers=side.headers) as r:
-                        payload = await r.read()
-                        good = side.ok(r.status, payload, reading)
-                except (TimeoutError, aiohttp.ClientError):
-                    good = False
-                if good:
+                if await attempt(session, side, method, target, body, reading):
                     latencies.append(time.perf_counter() - t0)
                 else:
                     errors += 1
@@ -271,12 +275,7 @@ async def failover_trial(side: Side, n: int, writers: int = 8) -> dict:
             while not stop.is_set():
                 method, target, body = side.write(urls[i % len(urls)], w, i, f"f{n}")
                 issued = time.monotonic()
-                try:
-                    async with session.request(method, target, data=body, headers=side.headers) as r:
-                        good = side.ok(r.status, await r.read(), False)
-                except (TimeoutError, aiohttp.ClientError):
-                    good = False
-                if good:
+                if await attempt(session, side, method, target, body, False):
                     acks.append(issued)
                 else:
                     failures += 1
