@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(PY) bench/proxy.py --out bench/results/proxy.json
 	$(PY) bench/metrics_cost.py --out bench/results/metrics_cost.json
 	$(PY) bench/dashboard.py --out bench/results/dashboard.json
+	$(PY) bench/vs_etcd.py --out bench/results/vs_etcd.json
+	$(PY) bench/vs_swarm.py --out bench/results/vs_swarm.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check haplane node_agent chaos tests bench

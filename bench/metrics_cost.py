@@ -23,8 +23,8 @@ import time
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import finish  # noqa: E402
-from bench.write_throughput import percentile, run_level, run_level_wrk  # noqa: E402
+from bench.common import finish, percentile  # noqa: E402
+from bench.write_throughput import run_level, run_level_wrk  # noqa: E402
 from haplane.aio import wait_for  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
 

@@ -28,15 +28,8 @@ import time
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import finish  # noqa: E402
+from bench.common import finish, percentile  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
 async def run_level(urls: list[str], token: str, concurrency: int, seconds: float, tag: str) -> dict:

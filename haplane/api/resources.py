@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import secrets
 import ssl
-import string
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,7 +22,7 @@ import orjson
 from aiohttp import web
 
 from haplane import logformat
-from haplane.api import tables
+from haplane.api import ids, tables
 from haplane.api.body import (
     APPLY_PATCH,
     JSON_PATCH,
@@ -113,10 +110,6 @@ def _ref(info: KindInfo, ns: str | None, name: str | None, sub: str) -> Ref:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _suffix() -> str:
-    return "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(5))
 
 
 def dumps(obj: Any) -> bytes:
@@ -277,7 +270,7 @@ class ResourceAPI:
             raise BadRequest("the body must be a JSON object")
         info = ref.info
         obj = stamp_new(body, kind=info.kind, namespaced=info.namespaced, ns=ref.ns, now=_now(),
-                        uid=str(uuid.uuid4()), suffix=_suffix())
+                        uid=ids.new_uid(), suffix=ids.suffix())
         obj, unknown = registry.validate(info.kind, obj)
         warnings = opts.field_problems(info, unknown, _duplicates(request, raw, opts))
         obj = track_update(None, obj, shape_of(info.model), manager=opts.manager, api_version=info.api_version,
@@ -370,7 +363,7 @@ class ResourceAPI:
                                        now=_now(), force=opts.force)
             if current is None:
                 obj = stamp_new(merged, kind=info.kind, namespaced=info.namespaced, ns=ref.ns, now=_now(),
-                                uid=str(uuid.uuid4()), suffix=_suffix())
+                                uid=ids.new_uid(), suffix=ids.suffix())
                 obj, unknown = registry.validate(info.kind, obj)
                 warnings = opts.field_problems(info, unknown, duplicates)
                 try:
@@ -582,7 +575,7 @@ def _stale(request: web.Request) -> bool:
 def _rid(request: web.Request, user: str) -> str:
     given = request.headers.get("X-Request-Id")
     if given is None:
-        rid = f"{user}:{uuid.uuid4()}"
+        rid = f"{user}:{ids.new_uid()}"
     elif not (0 < len(given) <= 128) or not given.isprintable():
         raise BadRequest("X-Request-Id must be 1..128 printable characters")
     else:
