@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from haplane import errors, output
@@ -54,32 +55,37 @@ async def run(client: Client, args: argparse.Namespace) -> int:
     return await remove_member(client, args.member)
 
 
-async def add_member(client: Client, name: str, raft: str, http: str, *, wait_timeout: float = 300.0) -> int:
-    """Add a member and wait until it has caught up. Raises HaplaneError; returns 0."""
+async def add_member(client: Client, name: str, raft: str, http: str, *, wait_timeout: float = 300.0,
+                     say: Callable[[str], None] | None = None, out: Callable[[str], None] = print) -> int:
+    """Add a member and wait until it has caught up. Raises HaplaneError; returns 0. ``say``
+    gets the progress lines (default: stderr), ``out`` the result line (default: stdout)."""
+    say = say or _say
     t0 = time.monotonic()
     body = {"name": name, "raft": raft, "http": http}
     status = await client.request("POST", "/cluster/members", json=body, timeout=CHANGE_TIMEOUT)
     index = int((status.get("details") or {}).get("index") or 0)
-    _say(f"{status.get('message', 'added')} (commit index {index})")
+    say(f"{status.get('message', 'added')} (commit index {index})")
     if status.get("code") == 202:
-        index = await wait_promoted(client, body, deadline=t0 + wait_timeout)
+        index = await wait_promoted(client, body, deadline=t0 + wait_timeout, say=say)
     applied = await wait_caught_up(client, raft, index, timeout=max(1.0, t0 + wait_timeout - time.monotonic()))
-    print(f'member "{name}" ({raft}) is a voting member and has caught up: applied index {applied} >= {index} '
-          f"after {time.monotonic() - t0:.1f}s")
+    out(f'member "{name}" ({raft}) is a voting member and has caught up: applied index {applied} >= {index} '
+        f"after {time.monotonic() - t0:.1f}s")
     return 0
 
 
-async def wait_promoted(client: Client, body: dict[str, str], *, deadline: float) -> int:
+async def wait_promoted(client: Client, body: dict[str, str], *, deadline: float,
+                        say: Callable[[str], None] | None = None) -> int:
     """Follow the learner ``body["raft"]`` in ``/cluster/members`` until it is a voter; return the
     leader's commit index then. A learner no promotion loop runs for (the leader changed) is
     asked for again. Raises Unavailable past ``deadline``."""
+    say = say or _say
     raft, last, next_say = body["raft"], "no member list yet", 0.0
     while True:
         try:
             doc = await client.request("GET", "/cluster/members")
             item = next((m for m in doc.get("items") or [] if m.get("raft") == raft), None)
             if item is not None and item.get("voter"):
-                _say(f"{body['name']} is a voter now")
+                say(f"{body['name']} is a voter now")
                 return int(doc.get("commitIndex") or 0)
             if item is None:
                 last = "not connected to the leader as a learner"
@@ -88,7 +94,7 @@ async def wait_promoted(client: Client, body: dict[str, str], *, deadline: float
                 if not item.get("promoting"):
                     await client.request("POST", "/cluster/members", json=body, timeout=CHANGE_TIMEOUT)
             if time.monotonic() >= next_say:
-                _say(f"{body['name']}: {last}")
+                say(f"{body['name']}: {last}")
                 next_say = time.monotonic() + 5.0
         except (errors.Unavailable, errors.OutcomeUnknown, errors.Conflict) as exc:
             last = str(exc)
@@ -122,7 +128,7 @@ async def wait_caught_up(client: Client, raft: str, index: int, *, timeout: floa
         await asyncio.sleep(POLL)
 
 
-async def remove_member(client: Client, name: str) -> int:
+async def remove_member(client: Client, name: str, *, out: Callable[[str], None] = print) -> int:
     """Remove a member by name (or Raft address). Raises HaplaneError; returns 0."""
     before = await client.request("GET", "/cluster/members")
     known = [m for m in before.get("items") or [] if name in (m.get("name"), m.get("raft"))]
@@ -134,7 +140,7 @@ async def remove_member(client: Client, name: str) -> int:
             raise
         # It was a member a moment ago: a retry of our own request found it gone.
         message = f'"{name}" removed'
-    print(message)
+    out(message)
     return 0
 
 
