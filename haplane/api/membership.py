@@ -374,12 +374,16 @@ async def _remove(replica: Replica, request: web.Request, state: _State, target:
                   record: dict[str, Any] | None) -> web.Response:
     raft = replica.raft
     name = record["metadata"]["name"] if record else target
+    task = state.promoting.pop(raft_addr or "", None)
+    if task is not None:
+        task.cancel()
+        log.info("membership: the promotion of learner %s is called off", name)
     if raft_addr is None or raft_addr not in raft.members():
         if record is None:
             raise NotFound(f'no member "{target}"')
         await _delete_record(replica, record)
-        return _success(200, f'"{name}" was not a voting member; its record is removed', name, raft_addr,
-                        None, replica)
+        return _success(200, f'"{name}" was not a voting member (a learner, or gone); its record is removed; '
+                             "stop that replica", name, raft_addr, None, replica)
     await _until_allowed(lambda: remove_refusal(raft.progress(), raft_addr, raft.self_addr))
     http = record.get("spec", {}).get("http") if record else None
     if http:
