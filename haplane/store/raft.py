@@ -325,7 +325,7 @@ class RaftNode:
     def learner(self) -> bool:
         """True while this replica is a learner: it receives the log, votes for nothing and
         counts toward no quorum (see :mod:`haplane.store.learner`)."""
-        return self._sync.is_learner
+        return self._sync.selfNode is None  # a pysyncobj read-only node
 
     def learners(self) -> dict[str, dict[str, Any]]:
         """The learners connected here: Raft address -> ``{"connected", "matchIndex"}`` (the
