@@ -15,9 +15,10 @@ tracks its match index from its ``next_node_idx`` answers. But:
 * a member's configuration (``otherNodes``) never contains it.
 
 So a learner is safe by construction: the quorum arithmetic of the voters is exactly what it
-would be without it. Its ``--join`` replica is one from its first start (``haplane server
---join``, empty data dir); its journal is fsynced and its acknowledgements held until then, as
-on any member (the group commit lives in GuardedSyncObj's message handler, which it shares).
+would be without it. A replica is a learner from its first start with ``haplane server --join``
+(empty data dir) until the log adds it, across restarts (``RaftNode`` keeps a marker file). Its
+journal is fsynced before it acknowledges entries, as on any member (the group commit lives in
+GuardedSyncObj's message handler, which it shares).
 
 The leader must know *which* learner a read-only connection is (its counter id says nothing):
 a learner's keepalives (:data:`LEARNER_KEY`) carry its Raft address, and
