@@ -201,7 +201,9 @@ async def test_refusals_are_statuses(tmp_path) -> None:  # noqa: ANN001
             assert time.monotonic() < deadline, err
             await asyncio.sleep(0.5)
         members = await _members(lc)
-        assert "r4" not in members and len(members) == 3
+        voters = sorted(n for n, m in members.items() if m["voter"])
+        assert "r4" not in voters and len(voters) == 3, members
+        assert members["r4"]["role"] == "learner" and not members["r4"]["promoting"], members  # still a learner
     finally:
         lc.stop_all()
 
