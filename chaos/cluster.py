@@ -60,6 +60,10 @@ class _FaultableCluster(LocalCluster):
     def __init__(self, *args: Any, fault_dir: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fault_dir = fault_dir
+        self.joiners: set[str] = set()  # replicas added during the run: they start with --join
+
+    def replica_argv(self, m: Member) -> list[str]:
+        return [*super().replica_argv(m), *(["--join"] if m.name in self.joiners else [])]
 
     def fault_file(self, name: str) -> str:
         return os.path.join(self.fault_dir, f"{name}.json")
@@ -263,6 +267,20 @@ class ChaosCluster:
         await self.kill(name)
         await asyncio.to_thread(self.lc.wipe, name)
         await asyncio.to_thread(self.lc.start, name)
+
+    async def start_joiner(self, name: str, index: int) -> Member:
+        """Start a new, empty replica ``name`` (ports base+index, base+100+index) with ``--join``:
+        a learner of the running cluster until it is added. It is not one of :attr:`names` (the
+        checks judge the original members); :meth:`close` stops it with the rest."""
+        lc = self.lc
+        m = Member("replica", name, http=f"{HOST}:{lc.base_port + index}",
+                   raft=f"{HOST}:{lc.base_port + 100 + index}", scheme=lc.scheme)
+        lc.members[name] = m
+        lc.joiners.add(name)
+        os.makedirs(lc.path(name), exist_ok=True)
+        write_rules(lc.fault_file(name), FaultRules(version=0))
+        await asyncio.to_thread(lc.start, name)
+        return m
 
     def pause(self, name: str) -> None:
         """SIGSTOP: the process is frozen mid-flight, its sockets stay open."""

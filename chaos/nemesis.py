@@ -21,6 +21,7 @@ import asyncio
 import dataclasses
 import random
 import time
+from typing import Any
 
 from chaos import disk
 from chaos.cluster import ChaosCluster, Link
@@ -169,6 +170,43 @@ class Nemesis:
         await self.cluster.restart(name)
         return span
 
+    # --------------------------------------------------------------- membership
+    async def add_member(self, name: str, index: int, timeout: float = 120.0) -> float:
+        """Start ``name`` empty with ``--join`` and add it (``haplane cluster add-member``'s code:
+        a learner first, promoted by the leader once caught up). Records ``add_member_s`` (from
+        the start to a caught-up voter) and returns when it is one."""
+        from haplane import members
+        from haplane.client import Client
+
+        span = self.timeline.begin("member", [name], f"start {name} (--join) and add it")
+        m = await self.cluster.start_joiner(name, index)
+        notes: list[str] = []
+        async with Client([self.cluster.url(n) for n in self.cluster.names], self.cluster.admin_token,
+                          max_attempts=20, timeout=10.0, backoff_max=1.0) as client:
+            await _until_serving(client, str(m.url), timeout)
+            await members.add_member(client, name, str(m.raft), str(m.url), wait_timeout=timeout,
+                                     say=notes.append, out=notes.append)
+        t = time.monotonic()
+        self.figure("add_member_s", t - span.start)
+        self.timeline.mark("note", f"{name} is a voter: " + "; ".join(notes[-3:]))
+        return t
+
+    async def remove_member(self, name: str) -> float:
+        """``haplane cluster remove-member NAME``, then stop that replica; ends its span."""
+        from haplane import members
+        from haplane.client import Client
+
+        notes: list[str] = []
+        async with Client([self.cluster.url(n) for n in self.cluster.names], self.cluster.admin_token,
+                          max_attempts=20, timeout=10.0, backoff_max=1.0) as client:
+            await members.remove_member(client, name, out=notes.append)
+        await asyncio.to_thread(self.cluster.lc.stop, name)
+        t = time.monotonic()
+        for s in self.timeline.open_spans("member", name):
+            self.timeline.end(s, t)
+        self.timeline.mark("note", "; ".join(notes))
+        return t
+
     # -------------------------------------------------------------------- links
     async def set_links(self, links: dict[frozenset[str], Link], kind: str, detail: str) -> float:
         t = await self.cluster.set_links(links)
@@ -263,3 +301,19 @@ class Nemesis:
         if self.steady is not None and self.steady.healed is None:
             self.steady_victim_healed(t)
         return t
+
+
+async def _until_serving(client: Any, url: str, timeout: float) -> None:
+    """Wait until the replica at ``url`` answers ``/cluster/self``."""
+    from haplane.client import Client
+
+    deadline = time.monotonic() + timeout
+    async with Client([url], client.token, max_attempts=1, timeout=2.0) as one:
+        while True:
+            try:
+                await one.request("GET", "/cluster/self")
+                return
+            except Exception:  # noqa: BLE001 - not up yet, whatever the reason
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.1)

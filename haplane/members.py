@@ -1,14 +1,17 @@
 """``haplane cluster members|add-member|remove-member``: the client side of membership changes.
 
 * ``add-member --name N --raft HOST:PORT --http URL`` — the new replica must already run
-  (``haplane server --join --peers <current members> ...``). The leader checks it, commits the
-  change, and this command then **waits until the new member has caught up**: pysyncobj counts a
-  new member as a voter before it has the log (see :mod:`haplane.api.membership`), so success is
-  reported only once the member's applied index has reached the change's commit index (polled
-  through ``/cluster/status``), bounded by ``--wait-timeout``.
+  (``haplane server --join --peers <current members> ...``), which makes it a **learner**: it
+  receives the log without a vote. The leader checks it and answers 202; it promotes the
+  learner to voter once it has caught up (see :mod:`haplane.learners`). This command follows
+  the learner's lag in ``/cluster/members`` (asking again if the leader changed meanwhile),
+  then waits until the new voter has applied the log up to the change's commit index (polled
+  through ``/cluster/status``), all bounded by ``--wait-timeout``. A replica started with
+  ``HAPLANE_JOIN_AS_VOTER=1`` is added as a voter at once (201), the old way.
 * ``remove-member NAME`` — removes the member (the leader hands over first if it is the one
   removed). Stop the removed replica afterwards and wipe its data dir before it ever rejoins.
-* ``members`` — the voting members as the leader sees them (match index, caught up or not).
+* ``members`` — the voting members and the learners as the leader sees them (role, match index,
+  lag, caught up or not).
 
 Exit status 0 only when the change is done (and, for an add, caught up).
 """
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from haplane import errors, output
@@ -51,17 +55,53 @@ async def run(client: Client, args: argparse.Namespace) -> int:
     return await remove_member(client, args.member)
 
 
-async def add_member(client: Client, name: str, raft: str, http: str, *, wait_timeout: float = 300.0) -> int:
-    """Add a member and wait until it has caught up. Raises HaplaneError; returns 0."""
+async def add_member(client: Client, name: str, raft: str, http: str, *, wait_timeout: float = 300.0,
+                     say: Callable[[str], None] | None = None, out: Callable[[str], None] = print) -> int:
+    """Add a member and wait until it has caught up. Raises HaplaneError; returns 0. ``say``
+    gets the progress lines (default: stderr), ``out`` the result line (default: stdout)."""
+    say = say or _say
     t0 = time.monotonic()
-    status = await client.request("POST", "/cluster/members", json={"name": name, "raft": raft, "http": http},
-                                  timeout=CHANGE_TIMEOUT)
+    body = {"name": name, "raft": raft, "http": http}
+    status = await client.request("POST", "/cluster/members", json=body, timeout=CHANGE_TIMEOUT)
     index = int((status.get("details") or {}).get("index") or 0)
-    _say(f"{status.get('message', 'added')} (commit index {index})")
-    applied = await wait_caught_up(client, raft, index, timeout=wait_timeout)
-    print(f'member "{name}" ({raft}) is a voting member and has caught up: applied index {applied} >= {index} '
-          f"after {time.monotonic() - t0:.1f}s")
+    say(f"{status.get('message', 'added')} (commit index {index})")
+    if status.get("code") == 202:
+        index = await wait_promoted(client, body, deadline=t0 + wait_timeout, say=say)
+    applied = await wait_caught_up(client, raft, index, timeout=max(1.0, t0 + wait_timeout - time.monotonic()))
+    out(f'member "{name}" ({raft}) is a voting member and has caught up: applied index {applied} >= {index} '
+        f"after {time.monotonic() - t0:.1f}s")
     return 0
+
+
+async def wait_promoted(client: Client, body: dict[str, str], *, deadline: float,
+                        say: Callable[[str], None] | None = None) -> int:
+    """Follow the learner ``body["raft"]`` in ``/cluster/members`` until it is a voter; return the
+    leader's commit index then. A learner no promotion loop runs for (the leader changed) is
+    asked for again. Raises Unavailable past ``deadline``."""
+    say = say or _say
+    raft, last, next_say = body["raft"], "no member list yet", 0.0
+    while True:
+        try:
+            doc = await client.request("GET", "/cluster/members")
+            item = next((m for m in doc.get("items") or [] if m.get("raft") == raft), None)
+            if item is not None and item.get("voter"):
+                say(f"{body['name']} is a voter now")
+                return int(doc.get("commitIndex") or 0)
+            if item is None:
+                last = "not connected to the leader as a learner"
+            else:
+                last = f"learner, lag {item.get('lag')} entries"
+                if not item.get("promoting"):
+                    await client.request("POST", "/cluster/members", json=body, timeout=CHANGE_TIMEOUT)
+            if time.monotonic() >= next_say:
+                say(f"{body['name']}: {last}")
+                next_say = time.monotonic() + 5.0
+        except (errors.Unavailable, errors.OutcomeUnknown, errors.Conflict) as exc:
+            last = str(exc)
+        if time.monotonic() >= deadline:
+            raise errors.Unavailable(f"{raft} is still a learner ({last}); it has not caught up in time: check "
+                                     "its log and `haplane cluster members`")
+        await asyncio.sleep(POLL)
 
 
 async def wait_caught_up(client: Client, raft: str, index: int, *, timeout: float) -> int:
@@ -88,7 +128,7 @@ async def wait_caught_up(client: Client, raft: str, index: int, *, timeout: floa
         await asyncio.sleep(POLL)
 
 
-async def remove_member(client: Client, name: str) -> int:
+async def remove_member(client: Client, name: str, *, out: Callable[[str], None] = print) -> int:
     """Remove a member by name (or Raft address). Raises HaplaneError; returns 0."""
     before = await client.request("GET", "/cluster/members")
     known = [m for m in before.get("items") or [] if name in (m.get("name"), m.get("raft"))]
@@ -100,7 +140,7 @@ async def remove_member(client: Client, name: str) -> int:
             raise
         # It was a member a moment ago: a retry of our own request found it gone.
         message = f'"{name}" removed'
-    print(message)
+    out(message)
     return 0
 
 
@@ -110,12 +150,17 @@ def _print_members(doc: dict[str, Any], fmt: str | None) -> None:
 
         print(dump(doc, fmt))
         return
-    headers = ["NAME", "RAFT", "HTTP", "LEADER", "CONNECTED", "MATCH", "CAUGHT-UP"]
+    headers = ["NAME", "RAFT", "HTTP", "ROLE", "CONNECTED", "MATCH", "LAG", "CAUGHT-UP"]
     rows = [[str(m.get("name") or "-"), str(m.get("raft")), str(m.get("http") or "-"),
-             "*" if m.get("leader") else "", _yn(m.get("connected")), str(m.get("matchIndex", "-")),
-             _yn(m.get("caughtUp"))] for m in doc.get("items") or []]
+             str(m.get("role") or "-") + (" (promoting)" if m.get("promoting") else ""), _yn(m.get("connected")),
+             _dash(m.get("matchIndex")), _dash(m.get("lag")), _yn(m.get("caughtUp"))]
+            for m in doc.get("items") or []]
     print(output.render(headers, rows))
     print(f"commit index {doc.get('commitIndex')}, as seen by {doc.get('servedBy')}", file=sys.stderr)
+
+
+def _dash(v: Any) -> str:
+    return "-" if v is None else str(v)
 
 
 def _yn(v: Any) -> str:

@@ -409,11 +409,12 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]], *, header: boo
 # ----------------------------------------------------------------------------- cluster status
 
 
-CLUSTER_HEADERS = ["NAME", "RAFT", "HTTP", "ROLE", "TERM", "COMMIT", "APPLIED"]
+CLUSTER_HEADERS = ["NAME", "RAFT", "HTTP", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG"]
 
 
 def cluster_rows(status: Mapping[str, Any]) -> tuple[list[str], list[Row]]:
-    """The ``haplane cluster status`` table; the leader's name carries a ``*``."""
+    """The ``haplane cluster status`` table; the leader's name carries a ``*``. LAG is the leader's
+    commit index minus the member's match index, as the leader sees it (learners included)."""
     leader = status.get("leader")
     rows = []
     for m in status.get("members") or []:
@@ -421,5 +422,6 @@ def cluster_rows(status: Mapping[str, Any]) -> tuple[list[str], list[Row]]:
         is_leader = (leader is not None and name == leader) or m.get("role") == "leader"
         rows.append([name + ("*" if is_leader else ""), str(m.get("raft") or ""), str(m.get("http") or ""),
                      str(m.get("role") or "unknown"),
-                     *("" if m.get(k) is None else str(m.get(k)) for k in ("term", "commitIndex", "appliedIndex"))])
+                     *("" if m.get(k) is None else str(m.get(k))
+                       for k in ("term", "commitIndex", "appliedIndex", "lag"))])
     return list(CLUSTER_HEADERS), rows

@@ -55,7 +55,7 @@ SCENARIOS: dict[str, Scenario] = {}
 # one), then the workers.
 ORDER = ("kill-leader", "kill-follower", "kill-quorum-then-restore", "kill-all-then-restart", "pause-leader",
          "pause-follower", "partition-leader", "partition-follower-then-heal", "partition-bridge",
-         "member-wipe-and-replace", "slow-peer", "leader-churn", "power-loss", "torn-write",
+         "member-wipe-and-replace", "add-member-under-load", "slow-peer", "leader-churn", "power-loss", "torn-write",
          "kill-agent-only", "kill-worker", "partition-worker", "rolling-restart-during-rollout")
 
 
@@ -70,7 +70,7 @@ def scenario(name: str, summary: str, **kwargs: object) -> Callable[[Callable[[C
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every scenario, in catalogue order (importing the modules registers them)."""
-    from chaos.scenarios import disk, network, process, workers  # noqa: F401
+    from chaos.scenarios import disk, membership, network, process, workers  # noqa: F401
 
     rank = {name: i for i, name in enumerate(ORDER)}
     return dict(sorted(SCENARIOS.items(), key=lambda kv: rank.get(kv[0], len(rank))))

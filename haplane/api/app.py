@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from haplane import logformat
+from haplane import learners, logformat
 from haplane import metrics as metrics_mod
 from haplane.api import discovery, openapi
 from haplane.api.auth import TokenAuth, User, authorize, request_verb
@@ -249,7 +249,7 @@ async def cluster_members_status(replica: Replica, authorization: str) -> dict[s
         spec = rec.get("spec", {})
         members[spec.get("raft", "")] = {"name": rec["metadata"]["name"], "raft": spec.get("raft"),
                                          "http": spec.get("http"), "role": "unreachable"}
-    for raft_addr in list(me.get("peersConnected", {})) + [me["raft"]]:
+    for raft_addr in list(me.get("peersConnected", {})) + list(replica.raft.learners()) + [me["raft"]]:
         members.setdefault(raft_addr, {"name": None, "raft": raft_addr, "http": None, "role": "unreachable"})
 
     async def fetch(session: aiohttp.ClientSession, m: dict[str, Any]) -> None:
@@ -270,9 +270,28 @@ async def cluster_members_status(replica: Replica, authorization: str) -> dict[s
         await asyncio.gather(*(fetch(session, m) for m in members.values()))
     raft_to_name = {m["raft"]: m.get("name") for m in members.values()}
     out = sorted(members.values(), key=lambda m: (m.get("name") or "", m["raft"] or ""))
+    _fill_lag(out)
     for m in out:
         if m.get("leader") and m.get("leader") in raft_to_name:
             m["leaderName"] = raft_to_name[m["leader"]]
     leader_raft = me.get("leader")
     return {"name": replica.name, "leader": raft_to_name.get(leader_raft) or leader_raft,
             "leaderRaft": leader_raft, "members": out}
+
+
+def _fill_lag(members: list[dict[str, Any]]) -> None:
+    """Each member's ``lag`` (and ``voter``) from the leader's replication view: its commit index
+    minus the member's match index; learners are the members that do not vote."""
+    lead = next((m for m in members if m.get("role") == "leader" and m.get("replication") is not None), None)
+    if lead is None:
+        return
+    view, commit = lead["replication"], lead.get("commitIndex")
+    for m in members:
+        if m is lead:
+            m.update(lag=0, voter=True)
+            continue
+        seen = view.get(m.get("raft") or "")
+        if seen is not None:
+            m.update(lag=learners.lag(commit, seen.get("matchIndex")), voter=seen.get("voter"))
+            if not seen.get("voter") and m.get("role") == "unreachable":
+                m["role"] = "learner"

@@ -19,16 +19,26 @@ What pysyncobj 0.3.17 does (``syncobj.py``), and what this module adds
   under a lock held until its entry has committed (or, after a timeout, until pysyncobj reports
   its fate); a new leader refuses changes until its no-op commits, which commits whatever its
   predecessor left.
-* **A new member counts before it has caught up.** It is a voter with matchIndex 0 from the
-  moment the leader appends ``add``; there is no learner stage. While it receives the snapshot
-  and the log, commits need a majority of the *new* configuration among the old members
-  (3 → 4 needs all three). Hence the pre-conditions below, and ``haplane cluster add-member``
-  waits until the new member has applied the log up to the change before it reports success.
-* **A joining replica is refused until added.** Members drop connections from addresses not in
-  their configuration. The new replica, started with ``--peers`` naming the current members,
-  would meanwhile time out and campaign over and over (its term rising), and once added would
-  depose the leader with that term. ``haplane server --join`` keeps it quiet until a leader
-  contacts it (:attr:`RaftNode.joining`).
+* **A new member would count before it has caught up.** pysyncobj makes it a voter with
+  matchIndex 0 the moment the leader appends ``add``: while it receives the snapshot and the
+  log, commits need a majority of the *new* configuration among the old members (3 → 4 needs
+  all three; 1 → 2 stalls outright). So here a new member is first a **learner**:
+  ``haplane server --join`` starts it as a pysyncobj read-only node, which receives the log
+  but never votes and never counts toward a commit (:mod:`haplane.store.learner` says why that
+  is safe). ``POST /cluster/members`` for a learner answers 202 and starts the leader's
+  promotion loop: the leader appends the voting ``add`` only once the learner's lag (commit
+  index minus its match index, the leader's view) has stayed within
+  :data:`haplane.learners.PROMOTE_LAG` entries for :data:`haplane.learners.PROMOTE_SUSTAIN`
+  seconds, and the learner becomes that voter in place when the entry reaches it. The loop
+  ends if this replica stops leading; ``haplane cluster add-member`` then asks the new leader.
+  ``GET /cluster/members`` lists learners with ``role: learner``, their lag and whether a
+  promotion is pending. With ``HAPLANE_JOIN_AS_VOTER=1`` (comparisons only) ``--join`` starts
+  a quiet voter instead and the add takes effect at once, as before.
+* **A joining voter is refused until added.** Members drop connections from addresses not in
+  their configuration. A voter started with ``--peers`` naming the current members would
+  meanwhile time out and campaign over and over (its term rising), and once added would
+  depose the leader with that term. A promoted learner, and ``--join`` with
+  ``HAPLANE_JOIN_AS_VOTER=1``, stay quiet until a leader contacts them (:attr:`RaftNode.joining`).
 * **The leader cannot remove itself** (``REQUEST_DENIED``). Removing the leader's name first
   hands leadership over (pysyncobj's TimeoutNow transfer, to the most caught-up follower) and
   forwards the request to the successor.
@@ -45,7 +55,8 @@ A peer is *caught up* when it is connected and its matchIndex is within ``CATCH_
 entries of the commit index. An **add** needs every connected peer caught up (the previous new
 member has finished catching up) and enough caught-up voters (the leader included) to form a
 majority of the grown configuration — so with a dead member, remove it before adding its
-replacement (a lone member may grow anyway: 1 → 2 stalls commits until the newcomer is in).
+replacement (a lone member may grow anyway). The promotion of a learner checks the same again,
+counting the learner, which is caught up by then.
 A **remove** needs a majority of the shrunk configuration caught up.
 
 Removal drains first: the member to be removed is told (``POST /cluster/retire``) to refuse
@@ -60,7 +71,7 @@ import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -68,6 +79,7 @@ import aiohttp
 from aiohttp import web
 from pysyncobj import FAIL_REASON
 
+from haplane import learners
 from haplane.aio import wait_for
 from haplane.api.app import MEMBER_KIND, USER, Replica, member_url
 from haplane.api.auth import User, authorize
@@ -93,7 +105,10 @@ FORWARD_TIMEOUT = CHANGE_TIMEOUT + 10.0
 PREFLIGHT_TIMEOUT = 3.0
 TRANSFER_TIMEOUT = 5.0
 PENDING_GIVE_UP = 60.0  # a change whose fate pysyncobj never reported stops blocking after this
-CATCH_UP_SLACK = 100
+CATCH_UP_SLACK = learners.PROMOTE_LAG
+PROMOTE_TIMEOUT = 600.0  # the leader's promotion loop gives up on a learner after this
+PROMOTE_POLL = 0.2
+PROMOTE_REPORT = 5.0  # log a learner's lag this often while it catches up
 PRECONDITION_GRACE = 3.0
 DRAIN_TIMEOUT = 3.0
 RETIRED_PATHS = frozenset({"/healthz", "/cluster/self", "/cluster/retire"})
@@ -108,6 +123,7 @@ class _State:
     pending_since: float = 0.0
     retired: bool = False  # this replica is being removed: it refuses requests (see _drain)
     inflight: int = 0  # requests being served, watches and log streams excepted
+    promoting: dict[str, asyncio.Task] = field(default_factory=dict)  # learner raft address -> loop
 
 
 def add_routes(app: web.Application, replica: Replica) -> None:
@@ -122,7 +138,7 @@ def add_routes(app: web.Application, replica: Replica) -> None:
                     return await _forward(replica, request, url, None)
                 except Unavailable:
                     pass  # fall back to this replica's own view
-        return respond(member_list(replica))
+        return respond(member_list(replica, set(state.promoting)))
 
     async def add_member(request: web.Request) -> web.Response:
         _admin(request)
@@ -197,8 +213,10 @@ def add_routes(app: web.Application, replica: Replica) -> None:
 # ------------------------------------------------------------------------- views
 
 
-def member_list(replica: Replica) -> dict[str, Any]:
-    """The voting members as this replica's log has them, with the leader's replication view."""
+def member_list(replica: Replica, promoting: set[str] | None = None) -> dict[str, Any]:
+    """The voting members as this replica's log has them, with the leader's replication view,
+    then the learners connected to this replica (``role: learner``; ``promoting``: this
+    leader's promotion loop runs for it)."""
     raft = replica.raft
     records = _records(replica)
     prog = raft.progress()
@@ -208,16 +226,29 @@ def member_list(replica: Replica) -> dict[str, Any]:
     for addr in raft.members():
         rec = records.get(addr, {})
         item: dict[str, Any] = {"name": rec.get("name"), "raft": addr, "http": rec.get("http"),
-                                "leader": addr == leader_raft}
+                                "leader": addr == leader_raft, "voter": True,
+                                "role": learners.role_of(voter=True, leader=addr == leader_raft)}
         if addr == raft.self_addr:
-            item.update(connected=True, matchIndex=prog["appliedIndex"], caughtUp=True)
+            item.update(connected=True, matchIndex=prog["appliedIndex"], caughtUp=True, lag=0)
         elif prog["leader"]:
             peer = prog["peers"].get(addr, {"connected": False, "matchIndex": 0})
             item.update(connected=peer["connected"], matchIndex=peer["matchIndex"],
-                        caughtUp=_caught_up(peer, commit))
+                        caughtUp=_caught_up(peer, commit), lag=learners.lag(commit, peer["matchIndex"]))
         else:
-            item.update(connected=prog["peers"].get(addr, {}).get("connected"), matchIndex=None, caughtUp=None)
+            item.update(connected=prog["peers"].get(addr, {}).get("connected"), matchIndex=None, caughtUp=None,
+                        lag=None)
         items.append(item)
+    for addr, peer in sorted(prog["learners"].items()):
+        if addr in raft.members():
+            continue  # just promoted: its read-only connection is on its way out
+        rec = records.get(addr, {})
+        known = prog["leader"]
+        items.append({"name": rec.get("name"), "raft": addr, "http": rec.get("http"), "leader": False,
+                      "voter": False, "role": "learner", "connected": peer["connected"],
+                      "matchIndex": peer["matchIndex"] if known else None,
+                      "caughtUp": _caught_up(peer, commit) if known else None,
+                      "lag": learners.lag(commit, peer["matchIndex"]) if known else None,
+                      "promoting": addr in (promoting or set())})
     leader_name = records.get(leader_raft or "", {}).get("name")
     return {"apiVersion": "haplane/v1", "kind": "MemberList", "servedBy": replica.name,
             "leader": leader_name or leader_raft, "leaderRaft": leader_raft, "commitIndex": commit,
@@ -258,23 +289,102 @@ async def _add(replica: Replica, request: web.Request, state: _State, name: str,
         raise AlreadyExists(f"{raft_addr} is already a member"
                             + (f' (as "{rec["name"]}")' if rec is not None else ""))
     await _until_allowed(lambda: add_refusal(raft.progress()))
-    await _preflight(replica, request, name, raft_addr, http)
+    me = await _preflight(replica, request, name, raft_addr, http)
+    if me.get("learner"):
+        return await _start_promotion(replica, state, name, raft_addr, http)
     await _change(replica, state, raft.add_member, raft_addr, "add")
     await _write_record(replica, name, raft_addr, http)
     log.info("membership: added %s (%s, %s)", name, raft_addr, http)
     return _success(201, f'"{name}" ({raft_addr}) added; it is catching up', name, raft_addr, http, replica)
 
 
+async def _start_promotion(replica: Replica, state: _State, name: str, raft_addr: str, http: str) -> web.Response:
+    """The new member is a learner: promote it once caught up, in the background (202)."""
+    await _until_allowed(lambda: None if raft_addr in replica.raft.learners() else
+                         f"{raft_addr} runs as a learner but is not connected to the leader; check its --peers "
+                         "and its log")
+    task = state.promoting.get(raft_addr)
+    if task is None or task.done():
+        await _write_record(replica, name, raft_addr, http)
+        task = asyncio.create_task(_promote_when_caught_up(replica, state, name, raft_addr, http),
+                                   name=f"promote-{name}")
+        state.promoting[raft_addr] = task
+        task.add_done_callback(lambda t: state.promoting.pop(raft_addr, None)
+                               if state.promoting.get(raft_addr) is t else None)
+        log.info("membership: %s (%s) is a learner; promoting it to voter once caught up", name, raft_addr)
+    return _success(202, f'"{name}" ({raft_addr}) is a learner: it becomes a voter once caught up (lag <= '
+                         f"{learners.PROMOTE_LAG} entries for {learners.PROMOTE_SUSTAIN:g}s)", name, raft_addr,
+                    http, replica)
+
+
+async def _promote_when_caught_up(replica: Replica, state: _State, name: str, raft_addr: str, http: str) -> None:
+    """The leader's promotion loop: sample the learner's lag; append ``add`` once it has stayed
+    caught up (:func:`haplane.learners.promotion_step`) and the grown configuration could commit.
+    Ends when this replica stops leading, when the learner is a voter, or after PROMOTE_TIMEOUT."""
+    raft = replica.raft
+    started = time.monotonic()
+    catch_up = learners.CatchUp()
+    next_report, reported = started, set()
+    while True:
+        now = time.monotonic()
+        if not raft.is_leader:
+            log.info("membership: no longer leading; the promotion of %s is left to the next leader", name)
+            return
+        if raft_addr in raft.members():
+            return
+        if now - started > PROMOTE_TIMEOUT:
+            log.warning("membership: learner %s did not catch up within %.0fs; giving up its promotion "
+                        "(add-member again to retry)", name, PROMOTE_TIMEOUT)
+            return
+        prog = raft.progress()
+        peer = prog["learners"].get(raft_addr)
+        commit = prog["commitIndex"] or 0
+        lag = learners.lag(commit, peer["matchIndex"]) if peer else None
+        step = learners.promotion_step(catch_up, now=now, connected=peer is not None, lag_entries=lag)
+        catch_up = step.state
+        if now >= next_report:
+            log.info("membership: learner %s: %s", name, step.why)
+            next_report = now + PROMOTE_REPORT
+        if step.promote:
+            why = add_refusal(prog, newcomer=peer)
+            if why is None:
+                try:
+                    await _promote(replica, state, name, raft_addr, http, step.why)
+                    return
+                except HaplaneError as exc:
+                    why = str(exc)
+            if why not in reported:  # log each reason once
+                reported.add(why)
+                log.warning("membership: learner %s is caught up but not promoted yet: %s", name, why)
+            catch_up = learners.CatchUp()
+        await asyncio.sleep(PROMOTE_POLL)
+
+
+async def _promote(replica: Replica, state: _State, name: str, raft_addr: str, http: str, why: str) -> None:
+    while state.lock.locked():  # another change is being made: wait for it, then go
+        await asyncio.sleep(PROMOTE_POLL)
+    async with _exclusive(state):
+        if raft_addr in replica.raft.members():
+            return
+        await _change(replica, state, replica.raft.add_member, raft_addr, "add")
+    log.info("membership: promoted learner %s (%s) to voter: %s", name, raft_addr, why)
+    await _write_record(replica, name, raft_addr, http)
+
+
 async def _remove(replica: Replica, request: web.Request, state: _State, target: str, raft_addr: str | None,
                   record: dict[str, Any] | None) -> web.Response:
     raft = replica.raft
     name = record["metadata"]["name"] if record else target
+    task = state.promoting.pop(raft_addr or "", None)
+    if task is not None:
+        task.cancel()
+        log.info("membership: the promotion of learner %s is called off", name)
     if raft_addr is None or raft_addr not in raft.members():
         if record is None:
             raise NotFound(f'no member "{target}"')
         await _delete_record(replica, record)
-        return _success(200, f'"{name}" was not a voting member; its record is removed', name, raft_addr,
-                        None, replica)
+        return _success(200, f'"{name}" was not a voting member (a learner, or gone); its record is removed; '
+                             "stop that replica", name, raft_addr, None, replica)
     await _until_allowed(lambda: remove_refusal(raft.progress(), raft_addr, raft.self_addr))
     http = record.get("spec", {}).get("http") if record else None
     if http:
@@ -306,9 +416,10 @@ async def _until_allowed(refusal: Any) -> None:
         await asyncio.sleep(0.1)
 
 
-def add_refusal(progress: dict[str, Any]) -> str | None:
+def add_refusal(progress: dict[str, Any], newcomer: dict[str, Any] | None = None) -> str | None:
     """Why the leader must not add a member now (None: it may). ``progress`` is the leader's
-    :meth:`RaftNode.progress`. Pure."""
+    :meth:`RaftNode.progress`; ``newcomer`` the learner to be promoted (``{"connected",
+    "matchIndex"}``), which counts as up to date if it is. Pure."""
     commit = progress["commitIndex"] or 0
     peers = progress["peers"]
     behind = sorted(a for a, p in peers.items() if p["connected"] and not _caught_up(p, commit))
@@ -317,7 +428,8 @@ def add_refusal(progress: dict[str, Any]) -> str | None:
                 f"{', '.join(str(peers[a]['matchIndex']) for a in behind)}, commit index {commit}); "
                 "wait until it has caught up before the next change")
     n = len(peers) + 1
-    up = 1 + sum(1 for p in peers.values() if _caught_up(p, commit))
+    up = 1 + sum(1 for p in peers.values() if _caught_up(p, commit)) + \
+        (1 if newcomer is not None and _caught_up(newcomer, commit) else 0)
     # (A lone member cannot do better: growing 1 -> 2 stalls commits until the newcomer is in.)
     if up < majority(n + 1) and up < n:
         return (f"only {up} of {n} members are up to date; a {n + 1}-member configuration needs "
@@ -390,8 +502,9 @@ async def _change(replica: Replica, state: _State, propose: Any, raft_addr: str,
                          f"{err}): check `haplane cluster members`")
 
 
-async def _preflight(replica: Replica, request: web.Request, name: str, raft_addr: str, http: str) -> None:
-    """The new replica must be up, and be what the request says it is."""
+async def _preflight(replica: Replica, request: web.Request, name: str, raft_addr: str,
+                     http: str) -> dict[str, Any]:
+    """The new replica must be up, and be what the request says it is. Returns its /cluster/self."""
     session: aiohttp.ClientSession = replica.extra["http"]
     try:
         async with session.get(http + "/cluster/self", timeout=aiohttp.ClientTimeout(total=PREFLIGHT_TIMEOUT),
@@ -408,6 +521,7 @@ async def _preflight(replica: Replica, request: web.Request, name: str, raft_add
         raise Invalid(f"the replica at {http} does not match the request: {'; '.join(wrong)}")
     if me.get("role") == "leader":
         raise Invalid(f"the replica at {http} leads a cluster of its own; wipe it and start it with --join")
+    return me
 
 
 async def _hand_over(replica: Replica) -> None:

@@ -44,7 +44,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 
 from haplane.store import journal as wal
 from haplane.store.fsm import StateMachine
-from haplane.store.guarded import GuardedSyncObj
+from haplane.store.learner import LEARNER_KEY, LearnerSyncObj
 from haplane.store.prevote import CAPABILITY, KEEPALIVE_TYPE
 from haplane.store.transport import RaftTransport
 
@@ -55,6 +55,9 @@ NOT_APPENDED = frozenset({FAIL_REASON.QUEUE_FULL, FAIL_REASON.MISSING_LEADER, FA
                           FAIL_REASON.REQUEST_DENIED, FAIL_REASON.DISCARDED})
 RAFT_ROLES = {0: "follower", 1: "candidate", 2: "leader"}
 JOIN_QUIET_TIMEOUT = 10.0 * 365 * 24 * 3600  # "never": a joining replica waits to be contacted
+LEARNER_MARKER = "learner"  # in the data dir while this replica is a learner (see store/learner.py)
+# Comparison runs only: --join starts a quiet voter that counts from its ``add`` on (no learner stage).
+JOIN_AS_VOTER_ENV = "HAPLANE_JOIN_AS_VOTER"
 # Any unknown type: pysyncobj's receiver ignores it. CAPABILITY tells peers we answer pre-votes.
 KEEPALIVE = {"type": KEEPALIVE_TYPE, CAPABILITY: 1}
 
@@ -187,16 +190,26 @@ class RaftNode:
         )
         peers = [p for p in peers if p != self_addr]
         self._tick_tasks: deque[Callable[[], None]] = deque()
-        # Only a replica that has never seen a term joins quietly: after a restart it is a member.
-        self._joining = join and wal.read_meta(journal_path).get("currentTerm", 0) == 0
+        # Only a replica that has never seen a term joins: after a restart it is a member — or
+        # still a learner, if it had not been promoted yet (the marker says so).
+        marker = os.path.join(data_dir, LEARNER_MARKER)
+        fresh = wal.read_meta(journal_path).get("currentTerm", 0) == 0
+        learner = join and (fresh or os.path.exists(marker)) and os.environ.get(JOIN_AS_VOTER_ENV) != "1"
+        self._joining = join and fresh and not learner
+        self._marker = marker
+        if learner:
+            wal.write_atomically(marker, b"a learner until the log adds it as a voter\n", fsync=fsync)
+            log.info("joining as a learner: receiving the log without a vote until added as a voter")
         self._timing = timing
         self._keepalive_every = min(0.5, conf.connectionTimeout / 4)
         self._next_keepalive = 0.0
         self.journal_file = conf.journalFile
         self.leader_changes = 0  # leaders seen (a different leader than the last one known), as etcd counts
         self._last_leader: str | None = None
-        self._sync = GuardedSyncObj(self_addr, peers, conf, consumers=[self._consumer], transportClass=transport_class,
-                                    lease=timing.election_min, check_quorum_window=timing.leader_fallback,
+        self._sync = LearnerSyncObj(self_addr, peers, conf, learner=learner, on_promoted=self._promoted,
+                                    quiet=JOIN_QUIET_TIMEOUT, consumers=[self._consumer],
+                                    transportClass=transport_class, lease=timing.election_min,
+                                    check_quorum_window=timing.leader_fallback,
                                     journal_factory=lambda path: wal.DurableJournal(path, fsync=fsync))
         self._sync.addOnTickCallback(self._on_tick)
         if self._joining:
@@ -253,7 +266,8 @@ class RaftNode:
                 peers[key[len("partner_node_status_server_"):]] = value == 2
         return {
             "raft": self.self_addr,
-            "role": RAFT_ROLES.get(s.get("state"), "?"),
+            "role": "learner" if self.learner else RAFT_ROLES.get(s.get("state"), "?"),
+            "learner": self.learner,
             "term": s.get("raft_term"),
             "commitIndex": s.get("commit_idx"),
             "appliedIndex": s.get("last_applied"),
@@ -262,7 +276,20 @@ class RaftNode:
             "logLength": s.get("log_len"),
             "peersConnected": peers,
             "journal": self.journal_stats(),
+            "replication": self._replication(s) if s.get("state") == 2 else None,
         }
+
+    def _replication(self, s: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """The leader's view of every voter and learner: match index and whether it votes."""
+        out = {}
+        for key, value in s.items():
+            if key.startswith("partner_node_status_server_"):
+                addr = key[len("partner_node_status_server_"):]
+                out[addr] = {"voter": True, "connected": value == 2,
+                             "matchIndex": s.get("match_idx_server_" + addr, 0)}
+        for addr, info in self.learners().items():
+            out[addr] = dict(info, voter=False)
+        return out
 
     def journal_stats(self) -> dict[str, Any]:
         """fsync on or off, how many syncs and their cost so far, the synced length."""
@@ -289,8 +316,33 @@ class RaftNode:
         return self._joining
 
     def members(self) -> list[str]:
-        """The Raft addresses of the voting members as this replica's log has them (itself included)."""
-        return sorted({n.id for n in self._sync.otherNodes} | {self.self_addr})
+        """The Raft addresses of the voting members as this replica's log has them (itself
+        included, unless it is a learner)."""
+        own = set() if self.learner else {self.self_addr}
+        return sorted({n.id for n in self._sync.otherNodes} | own)
+
+    @property
+    def learner(self) -> bool:
+        """True while this replica is a learner: it receives the log, votes for nothing and
+        counts toward no quorum (see :mod:`haplane.store.learner`)."""
+        return self._sync.selfNode is None  # a pysyncobj read-only node
+
+    def learners(self) -> dict[str, dict[str, Any]]:
+        """The learners connected here: Raft address -> ``{"connected", "matchIndex"}`` (the
+        match index means something on the leader only)."""
+        return self._sync.learners()
+
+    def _promoted(self) -> None:  # tick thread, right after the learner became a voter
+        try:
+            os.unlink(self._marker)
+            wal.fsync_dir(self._marker)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("promoted, but cannot remove %s: %s", self._marker, exc)
+        # Quiet until a leader contacts this voter (see joining); then normal election timeouts.
+        self._sync.conf.raftMinTimeout, self._sync.conf.raftMaxTimeout = JOIN_QUIET_TIMEOUT, JOIN_QUIET_TIMEOUT * 1.01
+        self._joining = True
 
     def add_member(self, addr: str, callback: Callable[[Any, int], None]) -> None:
         """Propose adding ``addr``; ``callback(None, fail_reason)`` fires on the tick thread."""
@@ -358,7 +410,7 @@ class RaftNode:
                 addr = key[len("partner_node_status_server_"):]
                 peers[addr] = {"connected": value == 2, "matchIndex": s.get("match_idx_server_" + addr, 0)}
         return {"commitIndex": s.get("commit_idx"), "appliedIndex": s.get("last_applied"),
-                "leader": self.is_leader, "peers": peers}
+                "leader": self.is_leader, "peers": peers, "learners": self.learners()}
 
     def run_on_tick(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once on pysyncobj's tick thread (where the transport may be touched)."""
@@ -410,9 +462,10 @@ class RaftNode:
         transport = getattr(self._sync, "_SyncObj__transport", None)  # private to SyncObj (pinned 0.3.17)
         if transport is None:
             return
+        message = dict(KEEPALIVE, **{LEARNER_KEY: self.self_addr}) if self.learner else KEEPALIVE
         for node in self._sync.otherNodes:
             if self._sync.isNodeConnected(node):
-                transport.send(node, KEEPALIVE)
+                transport.send(node, message)
 
     def _postpone_election(self) -> None:  # tick thread
         # pysyncobj has no API for this; the attribute is private to SyncObj (pinned 0.3.17).

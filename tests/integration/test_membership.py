@@ -201,6 +201,88 @@ async def test_refusals_are_statuses(tmp_path) -> None:  # noqa: ANN001
             assert time.monotonic() < deadline, err
             await asyncio.sleep(0.5)
         members = await _members(lc)
-        assert "r4" not in members and len(members) == 3
+        voters = sorted(n for n, m in members.items() if m["voter"])
+        assert "r4" not in voters and len(voters) == 3, members
+        assert members["r4"]["role"] == "learner" and not members["r4"]["promoting"], members  # still a learner
+    finally:
+        lc.stop_all()
+
+
+async def _cluster_status(lc: ElasticCluster) -> dict[str, dict]:
+    rc, out, err = await lc.cli("cluster", "status", "-o", "json")
+    assert rc == 0, err
+    import json
+
+    return {m["name"]: m for m in json.loads(out)["members"] if m.get("name")}
+
+
+async def test_a_learner_catches_up_without_a_vote_then_is_promoted(tmp_path) -> None:  # noqa: ANN001
+    """r4 starts with --join: a learner. It gets the log but is not in the configuration — with
+    it and a voter dead, the two other voters still commit (a 4-voter configuration could not).
+    ``add-member`` promotes it once caught up (the leader logs it); writes go on throughout."""
+    lc = ElasticCluster(str(tmp_path / "c"))
+    lc.start_all()
+    try:
+        leader = await lc.wait_leader()
+        lc.new_replica("r4", 4)
+        async with lc.client(max_attempts=10, timeout=5.0, backoff_max=1.0) as client:
+            w = Registers(client)
+            await w.setup()
+            w.start()
+            t_start = time.monotonic()
+            await asyncio.sleep(1.0)
+            lc.start("r4")
+            await lc.wait_serving("r4")
+            deadline = time.monotonic() + 20
+            while True:  # the leader sees it once its first keepalive has arrived
+                st = await _cluster_status(lc)
+                if st.get("r4", {}).get("role") == "learner" and st["r4"].get("lag") is not None:
+                    break
+                assert time.monotonic() < deadline, st
+                await asyncio.sleep(0.2)
+            assert st["r4"]["voter"] is False and all(st[n]["voter"] for n in ("r1", "r2", "r3")), st
+            rc, table, _ = await lc.cli("cluster", "status")
+            assert rc == 0 and "LAG" in table.splitlines()[0]
+            assert any(line.startswith("r4 ") and " learner " in line for line in table.splitlines()), table
+            members = await _members(lc)
+            assert sorted(n for n, m in members.items() if m["voter"]) == ["r1", "r2", "r3"], members
+            assert members["r4"]["role"] == "learner" and not members["r4"]["promoting"], members
+
+            # Not a voter: with the learner and one follower dead, two of three voters commit.
+            follower = next(n for n in ("r1", "r2", "r3") if n != leader)
+            lc.kill("r4")
+            lc.kill(follower)
+            await _writes_continue(w)
+            lc.start(follower)
+            await lc.wait_leader()
+            lc.start("r4")  # restarted before its promotion: still a learner
+            await lc.wait_serving("r4")
+            async with lc.client(["r4"], max_attempts=1) as c4:
+                assert (await c4.request("GET", "/cluster/self"))["role"] == "learner"
+
+            rc, out, err = await lc.cli("cluster", "add-member", "--name", "r4", "--raft", str(lc.members["r4"].raft),
+                                        "--http", lc.url("r4"))
+            assert rc == 0, out + err
+            assert "is a learner" in err and "has caught up" in out, out + err
+            lc.voters.add("r4")
+            lc.joiners.discard("r4")
+            await _writes_continue(w)
+            st = await _cluster_status(lc)
+            assert st["r4"]["role"] == "follower" and st["r4"]["voter"] is True, st
+            members = await _members(lc)
+            assert sorted(members) == ["r1", "r2", "r3", "r4"] and all(m["voter"] for m in members.values())
+            await asyncio.sleep(1.0)
+            await w.stop()
+            lin, lost = await w.check()
+        w.assert_ok(lin, lost)
+        leader = await lc.wait_leader()
+        logs = "".join(open(lc.path(n, "log"), encoding="utf-8", errors="replace").read() for n in ("r1", "r2", "r3"))
+        assert "promoted learner r4" in logs
+        with open(lc.path("r4", "log"), encoding="utf-8") as f:
+            assert "this learner is now that voter" in f.read()
+        gap = w.longest_write_gap(since=t_start)
+        print(f"learner: longest write gap {gap:.2f}s; {w.summary()}")
+        assert gap < MAX_WRITE_GAP, f"writes stalled for {gap:.1f}s"
+        await lc.wait_converged(["r1", "r2", "r3", "r4"])
     finally:
         lc.stop_all()

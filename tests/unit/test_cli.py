@@ -206,12 +206,15 @@ def test_render_aligns_like_kubectl():
 def test_cluster_status_table_marks_the_leader():
     status = {"name": "r2", "leader": "r1", "members": [
         {"name": "r1", "raft": "127.0.0.1:7101", "http": "http://127.0.0.1:7001", "role": "leader", "term": 3,
-         "commitIndex": 40, "appliedIndex": 40, "leader": "r1"},
-        {"name": "r3", "raft": "127.0.0.1:7103", "http": "http://127.0.0.1:7003", "role": "unreachable"}]}
+         "commitIndex": 40, "appliedIndex": 40, "leader": "r1", "lag": 0},
+        {"name": "r3", "raft": "127.0.0.1:7103", "http": "http://127.0.0.1:7003", "role": "unreachable"},
+        {"name": "r4", "raft": "127.0.0.1:7104", "http": "http://127.0.0.1:7004", "role": "learner", "term": 3,
+         "commitIndex": 12, "appliedIndex": 12, "leader": "r1", "lag": 28}]}
     headers, rows = output.cluster_rows(status)
-    assert headers == ["NAME", "RAFT", "HTTP", "ROLE", "TERM", "COMMIT", "APPLIED"]
-    assert rows == [["r1*", "127.0.0.1:7101", "http://127.0.0.1:7001", "leader", "3", "40", "40"],
-                    ["r3", "127.0.0.1:7103", "http://127.0.0.1:7003", "unreachable", "", "", ""]]
+    assert headers == ["NAME", "RAFT", "HTTP", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG"]
+    assert rows == [["r1*", "127.0.0.1:7101", "http://127.0.0.1:7001", "leader", "3", "40", "40", "0"],
+                    ["r3", "127.0.0.1:7103", "http://127.0.0.1:7003", "unreachable", "", "", "", ""],
+                    ["r4", "127.0.0.1:7104", "http://127.0.0.1:7004", "learner", "3", "12", "12", "28"]]
 
 
 @pytest.mark.parametrize(

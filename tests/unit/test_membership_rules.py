@@ -34,6 +34,23 @@ def test_add_refusal(prog: dict, refused: bool, why: str) -> None:
         assert why in got
 
 
+# Promoting a learner: it counts as up to date if it is, so a caught-up learner can replace a
+# dead member before its removal (3 of the 4-member configuration are up).
+@pytest.mark.parametrize(("prog", "newcomer", "refused"), [
+    pytest.param(progress(100, p2=(True, 100), p3=(False, 100)), {"connected": True, "matchIndex": 100}, False,
+                 id="dead-member-caught-up-learner"),
+    pytest.param(progress(500, p2=(True, 500), p3=(False, 100)), {"connected": True, "matchIndex": 10}, True,
+                 id="dead-member-lagging-learner"),
+    pytest.param(progress(100, p2=(False, 1), p3=(False, 1)), {"connected": True, "matchIndex": 100}, True,
+                 id="two-dead-of-three"),
+    pytest.param(progress(100, p2=(True, 100), p3=(True, 100)), {"connected": True, "matchIndex": 100}, False,
+                 id="healthy"),
+    pytest.param(progress(100, p2=(True, 100), p3=(True, 100)), None, False, id="no-newcomer"),
+])
+def test_add_refusal_with_a_learner(prog: dict, newcomer: dict | None, refused: bool) -> None:
+    assert (add_refusal(prog, newcomer=newcomer) is not None) == refused
+
+
 @pytest.mark.parametrize(("prog", "target", "refused"), [
     pytest.param(progress(100, p2=(True, 100), p3=(True, 100)), "10.0.0.3:7100", False, id="healthy-3-to-2"),
     pytest.param(progress(100, p2=(True, 100), p3=(False, 5)), "10.0.0.3:7100", False, id="remove-the-dead-one"),

@@ -39,6 +39,7 @@ class FakeSyncObj:
         self.connected: set[Any] = set()
         self.ticks: list[Callable[[], None]] = []
         self.otherNodes: set[Any] = set()  # noqa: N815 - SyncObj's name
+        self.selfNode: Any = bind  # noqa: N815 - SyncObj's name (None would be a learner)
         self._SyncObj__transport: RaftTransport | None = None
 
     def addOnTickCallback(self, cb: Callable[[], None]) -> None:  # noqa: N802 - SyncObj's name
