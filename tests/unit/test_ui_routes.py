@@ -43,6 +43,9 @@ class StandInRaft:
     def members(self) -> list[str]:
         return [self.self_addr]
 
+    def learners(self) -> dict[str, dict[str, Any]]:
+        return {}
+
 
 def pod(name: str, phase: str = "Pending") -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default", "uid": f"u-{name}"},
