@@ -220,11 +220,15 @@ class LiveReporter(Reporter):
         try:
             yield
         except BaseException:
-            self._active = False
-            self.note(f"✗ {text} ({elapsed_text(time.monotonic() - t)})")
+            self._end_stage(f"✗ {text} ({elapsed_text(time.monotonic() - t)})")
             raise
+        self._end_stage(f"✓ {text} ({elapsed_text(time.monotonic() - t)})")
+
+    def _end_stage(self, line: str) -> None:
         self._active = False
-        self.note(f"✓ {text} ({elapsed_text(time.monotonic() - t)})")
+        if self._live is not None:
+            self._live.refresh()  # Live redraws its last frame after a print: make it the one without the status
+        self.note(line)
 
     def show(self, block: str) -> None:
         self._block = block
