@@ -228,7 +228,7 @@ async def _status(c: Client, name: str, ns: str, timeout: float, watch: bool) ->
             dep = await c.get("Deployment", name, ns)
             done, message = rollout_progress(dep)
             if done or message.startswith("error:"):
-                rep.note(message)
+                rep.finish(message)
             else:
                 ready, want = rollout_counts(dep)
                 rep.status(message, done=ready, total=want, detail=rollout_detail(dep),
@@ -240,7 +240,7 @@ async def _status(c: Client, name: str, ns: str, timeout: float, watch: bool) ->
             if not watch:
                 return 1
             if time.monotonic() > deadline:
-                rep.note(f"error: timed out waiting for the rollout of deployment \"{name}\" after {timeout:.0f}s")
+                rep.finish(f"error: timed out waiting for the rollout of deployment \"{name}\" after {timeout:.0f}s")
                 return 1
             await asyncio.sleep(0.5)
 

@@ -25,6 +25,8 @@ The reporter methods:
     a context manager for one step of a sequence (``haplane up``): live, a spinner while it runs,
     then ``✓ text (1.2s)`` (or ``✗``) as a note; plain, the line ``plain`` (default ``text``) as it
     begins;
+``finish(text)``
+    the status is over: drop it and print ``text`` as a note;
 ``show(block)``
     live only: replace the redrawn block (a multi-line string); plain reporters print nothing
     here: the callers print their own line per change.
@@ -62,11 +64,11 @@ def elapsed_text(seconds: float) -> str:
 
 
 def bar_text(done: int, total: int, width: int = BAR_WIDTH) -> str:
-    """``━━━━━━━╸       3/8``-style bar of ``done`` of ``total`` (clamped to 0..total; total 0 = full)."""
+    """``━━━━━━━━────────────── 3/8``: ``done`` of ``total`` (clamped to 0..total; total 0 = full)."""
     total = max(0, total)
     done = min(max(0, done), total)
     filled = width if total == 0 else width * done // total
-    return f"{'━' * filled}{' ' * (width - filled)} {done}/{total}"
+    return f"{'━' * filled}{'─' * (width - filled)} {done}/{total}"
 
 
 def spinner_frame(t: float) -> str:
@@ -109,6 +111,9 @@ class Reporter:
     def stage(self, text: str, *, plain: str | None = None) -> Iterator[None]:
         raise NotImplementedError
         yield  # pragma: no cover
+
+    def finish(self, text: str) -> None:
+        self.note(text)
 
     def show(self, block: str) -> None:
         raise NotImplementedError
@@ -185,20 +190,25 @@ class LiveReporter(Reporter):
         if self._block:
             parts.append(Text(self._block, no_wrap=True, overflow="ellipsis"))
         if self._active:
+            # One line of spinner, bar, time and text, cut (never wrapped) at the terminal's width;
+            # the detail on a second line.
             now = time.monotonic()
-            line = Text()
-            line.append(spinner_frame(now) + " ", style="cyan")
-            line.append(self._text, style="bold")
-            if self._total is not None:
-                line.append("  ")
-                line.append(bar_text(self._done or 0, self._total), style="green")
             since = self._since if self._since is not None else self._t0
-            line.append(f"  {elapsed_text(now - since)}", style="dim")
+            line = Text(no_wrap=True, overflow="ellipsis")
+            line.append(spinner_frame(now) + " ", style="cyan")
+            if self._total is not None:
+                filled, _, count = bar_text(self._done or 0, self._total).partition(" ")
+                line.append(filled.rstrip("─"), style="green")
+                line.append(filled[len(filled.rstrip("─")):], style="dim")
+                line.append(f" {count}  ")
+            line.append(elapsed_text(now - since), style="dim")
             if self._since is not None and abs(self._since - self._t0) > 0.05:
                 line.append(f" (total {elapsed_text(now - self._t0)})", style="dim")
-            if self._detail:
-                line.append(f"  {self._detail}", style="dim")
+            line.append("  ")
+            line.append(self._text, style="bold")
             parts.append(line)
+            if self._detail:
+                parts.append(Text(f"  {self._detail}", style="dim", no_wrap=True, overflow="ellipsis"))
         return Group(*parts)
 
     def note(self, text: str) -> None:
@@ -220,11 +230,11 @@ class LiveReporter(Reporter):
         try:
             yield
         except BaseException:
-            self._end_stage(f"✗ {text} ({elapsed_text(time.monotonic() - t)})")
+            self.finish(f"✗ {text} ({elapsed_text(time.monotonic() - t)})")
             raise
-        self._end_stage(f"✓ {text} ({elapsed_text(time.monotonic() - t)})")
+        self.finish(f"✓ {text} ({elapsed_text(time.monotonic() - t)})")
 
-    def _end_stage(self, line: str) -> None:
+    def finish(self, line: str) -> None:
         self._active = False
         if self._live is not None:
             self._live.refresh()  # Live redraws its last frame after a print: make it the one without the status

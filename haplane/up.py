@@ -143,11 +143,11 @@ def _start_stages(lc: LocalCluster, rep: Reporter, *, tls: bool, ready_timeout: 
             write_kubeconfig(lc)
         elif os.path.exists(lc.path("kubeconfig")):
             os.remove(lc.path("kubeconfig"))  # a kubeconfig of an earlier TLS run would point at nothing
-    with stage(f"start {len(lc.replicas)} replicas"):
+    with stage(_count(len(lc.replicas), "replica", "start")):
         for m in lc.replicas:
             lc.start(m.name)
     if lc.agents:
-        with stage(f"start {len(lc.agents)} node agents ({lc.runtime} runtime)"):
+        with stage(_count(len(lc.agents), "node agent", "start") + f" ({lc.runtime} runtime)"):
             for m in lc.agents:
                 lc.start(m.name)
     if "lb" in lc.members:
@@ -159,6 +159,10 @@ def _start_stages(lc: LocalCluster, rep: Reporter, *, tls: bool, ready_timeout: 
         with stage("deploy the demo app"):
             _deploy_demo(lc)
     return leader
+
+
+def _count(n: int, noun: str, verb: str) -> str:
+    return f"{verb} {n} {noun}{'' if n == 1 else 's'}"
 
 
 def write_kubeconfig(lc: LocalCluster) -> str:

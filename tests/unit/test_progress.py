@@ -45,8 +45,8 @@ def test_elapsed_text(seconds: float, text: str) -> None:
 
 
 @pytest.mark.parametrize("done, total, width, text", [
-    (0, 4, 8, "         0/4"), (1, 4, 8, "━━       1/4"), (4, 4, 8, "━━━━━━━━ 4/4"),
-    (7, 4, 8, "━━━━━━━━ 4/4"), (-1, 4, 8, "         0/4"), (0, 0, 4, "━━━━ 0/0"), (1, 3, 6, "━━     1/3"),
+    (0, 4, 8, "──────── 0/4"), (1, 4, 8, "━━────── 1/4"), (4, 4, 8, "━━━━━━━━ 4/4"),
+    (7, 4, 8, "━━━━━━━━ 4/4"), (-1, 4, 8, "──────── 0/4"), (0, 0, 4, "━━━━ 0/0"), (1, 3, 6, "━━──── 1/3"),
 ])
 def test_bar_text(done: int, total: int, width: int, text: str) -> None:
     assert bar_text(done, total, width) == text
