@@ -45,6 +45,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from haplane.store import journal as wal
 from haplane.store.fsm import StateMachine
 from haplane.store.guarded import GuardedSyncObj
+from haplane.store.peer_rtt import PING
 from haplane.store.prevote import CAPABILITY, KEEPALIVE_TYPE
 from haplane.store.transport import RaftTransport
 
@@ -264,6 +265,11 @@ class RaftNode:
             "journal": self.journal_stats(),
         }
 
+    def peer_rtt(self) -> dict[str, float]:
+        """Raft address -> the last round trip measured to that peer (seconds), for the peers
+        that answered a keepalive in the last few keepalive periods (haplane.store.peer_rtt)."""
+        return self._sync.peer_rtt.current(raft_clock(), max_age=max(2.0, 4 * self._keepalive_every))
+
     def journal_stats(self) -> dict[str, Any]:
         """fsync on or off, how many syncs and their cost so far, the synced length."""
         j = self._sync.journal
@@ -410,9 +416,10 @@ class RaftNode:
         transport = getattr(self._sync, "_SyncObj__transport", None)  # private to SyncObj (pinned 0.3.17)
         if transport is None:
             return
+        ping = {**KEEPALIVE, PING: raft_clock()}  # answered with a pong: the peer's RTT (store/peer_rtt.py)
         for node in self._sync.otherNodes:
             if self._sync.isNodeConnected(node):
-                transport.send(node, KEEPALIVE)
+                transport.send(node, ping)
 
     def _postpone_election(self) -> None:  # tick thread
         # pysyncobj has no API for this; the attribute is private to SyncObj (pinned 0.3.17).
