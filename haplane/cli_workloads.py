@@ -221,7 +221,13 @@ async def _patch_rollout(c: Client, name: str, ns: str, action: str) -> int:
 
 
 async def _status(c: Client, name: str, ns: str, timeout: float, watch: bool) -> int:
-    """Follow the rollout: on a terminal a live bar, else one line per change (kubectl's words)."""
+    """Follow the rollout: on a terminal a live bar, else one line per change (kubectl's words).
+    ``--no-watch``: one line, the state now."""
+    if not watch:
+        dep = await c.get("Deployment", name, ns)
+        done, message = rollout_progress(dep)
+        _out(message if done or message.startswith("error:") else f"{message} {progress_bar(dep)}")
+        return 0 if done else 1
     deadline = time.monotonic() + timeout
     with make_reporter() as rep:
         while True:
@@ -236,8 +242,6 @@ async def _status(c: Client, name: str, ns: str, timeout: float, watch: bool) ->
             if done:
                 return 0
             if progress_deadline_exceeded(dep) and status_observed(dep):
-                return 1
-            if not watch:
                 return 1
             if time.monotonic() > deadline:
                 rep.finish(f"error: timed out waiting for the rollout of deployment \"{name}\" after {timeout:.0f}s")
