@@ -175,6 +175,9 @@ async def _run(names: list[str], opts: RunOptions, report_dir: str | None) -> in
             r = await run_scenario(scenarios[name], opts,
                                    _ScenarioProgress(rep, i, len(names), name, passed, len(results) - passed))
             results.append(r)
+            passed = sum(x.ok for x in results)
+            text, tally = scenario_status(i, len(names), name, passed, len(results) - passed)
+            rep.status(text, done=i, total=len(names), detail=f"done · {tally}", plain="")
             for line in verdict_lines(r):  # the verdicts as each scenario's come in
                 rep.note(line)
     wall = time.monotonic() - t0
