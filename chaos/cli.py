@@ -19,6 +19,7 @@ from typing import Any
 
 from chaos.runner import RunOptions, ScenarioResult, run_scenario
 from chaos.scenarios import all_scenarios
+from haplane.progress import Reporter, make_reporter
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,8 +119,41 @@ async def _cancel_on_sigterm(main: Coroutine[Any, Any, int]) -> int:
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-def _progress(text: str) -> None:
-    print(text, flush=True)
+def scenario_status(i: int, n: int, name: str, passed: int, failed: int) -> tuple[str, str]:
+    """(text, detail) of the live status line while scenario ``i`` of ``n`` runs. Pure."""
+    tally = "no verdict yet" if passed + failed == 0 else f"so far {passed} passed, {failed} failed"
+    return f"scenario {i} of {n}: {name}", tally
+
+
+def verdict_lines(r: ScenarioResult) -> list[str]:
+    """The lines a finished scenario prints: each verdict (details of the failed ones), then the result."""
+    lines: list[str] = []
+    for v in r.verdicts:
+        mark = {True: "ok  ", False: "FAIL", None: "??  "}[v.ok]
+        lines.append(f"    {mark} {v.name}: {v.summary}")
+        if v.ok is not True:
+            lines += [f"         {line}" for line in v.details[:20]]
+    lines.append(f"  => {r.scenario}: {'PASS' if r.ok else 'FAIL'} in {r.wall_s:.1f}s"
+                 + (f" (data kept in {r.data_dir})" if r.data_dir else ""))
+    return lines
+
+
+class _ScenarioProgress:
+    """The runner's progress callback for one scenario: each phase line as a note (as it always
+    printed), and on a terminal the live status (scenario n of m, elapsed, the tally so far)."""
+
+    def __init__(self, rep: Reporter, i: int, n: int, name: str, passed: int, failed: int) -> None:
+        self.rep, self.t = rep, time.monotonic()
+        self.text, self.tally = scenario_status(i, n, name, passed, failed)
+        self.done, self.total = i - 1, n
+
+    def __call__(self, line: str) -> None:
+        self.rep.note(line)
+        phase = line.strip()
+        if phase.startswith("[") and "]" in phase:
+            phase = phase[phase.index("]") + 1:].strip()  # the runner's "[  1.2s]": the bar has the time
+        self.rep.status(self.text, done=self.done, total=self.total, since=self.t,
+                        detail=f"{phase} · {self.tally}", plain="")
 
 
 async def _run(names: list[str], opts: RunOptions, report_dir: str | None) -> int:
@@ -131,22 +165,21 @@ async def _run(names: list[str], opts: RunOptions, report_dir: str | None) -> in
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     t0 = time.monotonic()
     results: list[ScenarioResult] = []
-    print(f"haplane chaos: {len(names)} scenario(s), {opts.replicas} replicas, seed {opts.seed}"
-          + (f"; worker scenarios: {opts.agents} {opts.runtime} agents"
-             if any(scenarios[n].workers for n in names) else ""), flush=True)
-    for i, name in enumerate(names, 1):
-        print(f"[{i}/{len(names)}] {name}", flush=True)
-        r = await run_scenario(scenarios[name], opts, _progress)
-        results.append(r)
-        for v in r.verdicts:
-            mark = {True: "ok  ", False: "FAIL", None: "??  "}[v.ok]
-            print(f"    {mark} {v.name}: {v.summary}", flush=True)
-            if v.ok is not True:
-                for line in v.details[:20]:
-                    print(f"         {line}", flush=True)
-        verdict = "PASS" if r.ok else "FAIL"
-        print(f"  => {name}: {verdict} in {r.wall_s:.1f}s"
-              + (f" (data kept in {r.data_dir})" if r.data_dir else ""), flush=True)
+    with make_reporter() as rep:
+        rep.note(f"haplane chaos: {len(names)} scenario(s), {opts.replicas} replicas, seed {opts.seed}"
+                 + (f"; worker scenarios: {opts.agents} {opts.runtime} agents"
+                    if any(scenarios[n].workers for n in names) else ""))
+        for i, name in enumerate(names, 1):
+            rep.note(f"[{i}/{len(names)}] {name}")
+            passed = sum(r.ok for r in results)
+            r = await run_scenario(scenarios[name], opts,
+                                   _ScenarioProgress(rep, i, len(names), name, passed, len(results) - passed))
+            results.append(r)
+            passed = sum(x.ok for x in results)
+            text, tally = scenario_status(i, len(names), name, passed, len(results) - passed)
+            rep.status(text, done=i, total=len(names), detail=f"done · {tally}", plain="")
+            for line in verdict_lines(r):  # the verdicts as each scenario's come in
+                rep.note(line)
     wall = time.monotonic() - t0
     passed = sum(r.ok for r in results)
     print(f"haplane chaos: {passed}/{len(results)} passed in {wall:.1f}s (seed {opts.seed})", flush=True)

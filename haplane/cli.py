@@ -518,6 +518,14 @@ async def cmd_get(args: argparse.Namespace) -> int:
                                         label_selector=args.selector, field_selector=args.field_selector)
                 objs = [_typed(o, t.info) for o in lst.get("items") or []]
                 results.append((t, objs, (lst.get("metadata") or {}).get("resourceVersion")))
+        if args.watch and args.output in (None, "wide"):
+            from haplane.progress import make_reporter
+
+            with make_reporter() as rep:
+                if rep.live:  # a terminal: one table, redrawn in place as events arrive
+                    t, objs, rv = results[0]
+                    await _watch_live(client, args, t, ns, objs, rv, rep)
+                    return rc
         widths = _print_results(args, results, ns)
         if args.watch:
             await _watch(client, args, targets[0], ns, results[0][2], widths)
@@ -569,16 +577,16 @@ def _print_results(args: argparse.Namespace, results: list[tuple[Target, list[di
     return widths
 
 
-async def _watch(client: Client, args: argparse.Namespace, t: Target, ns: str | None, rv: str | None,
-                 widths: list[int] | None) -> None:
-    """Print one row (or document) per event until interrupted; relist on 410 Gone."""
+async def _watch_events(client: Client, args: argparse.Namespace, t: Target, ns: str | None,
+                        rv: str | None) -> Any:
+    """The watch of ``get -w`` as ``("event", type, obj)`` until interrupted; after a 410 Gone a
+    ``("relist", None, items)`` with the current objects, then the events from there on."""
     info = t.info
     field_sel = args.field_selector
     if t.names:
         by_name = f"metadata.name={t.names[0]}"
         field_sel = f"{field_sel},{by_name}" if field_sel else by_name
     watch_ns = ns if info.namespaced else None
-    all_ns = ns is None and info.namespaced
     relist = False
     while True:
         if rv is None:
@@ -586,16 +594,48 @@ async def _watch(client: Client, args: argparse.Namespace, t: Target, ns: str | 
             # the current state before watching on.
             lst = await client.list(info.kind, watch_ns, label_selector=args.selector, field_selector=field_sel)
             rv = (lst.get("metadata") or {}).get("resourceVersion")
-            for obj in (lst.get("items") or []) if relist else []:
-                _print_event_object(args, info, _typed(obj, info), all_ns, widths)
+            if relist:
+                yield "relist", None, [_typed(obj, info) for obj in lst.get("items") or []]
         try:
             async for ev in client.watch(info.kind, watch_ns, resource_version=rv, label_selector=args.selector,
                                          field_selector=field_sel):
                 if ev.get("type") == "BOOKMARK":
                     continue
-                _print_event_object(args, info, _typed(ev.get("object") or {}, info), all_ns, widths)
+                yield "event", ev.get("type"), _typed(ev.get("object") or {}, info)
         except errors.Gone:
             rv, relist = None, True  # too old: relist and go on from the fresh resourceVersion
+
+
+async def _watch(client: Client, args: argparse.Namespace, t: Target, ns: str | None, rv: str | None,
+                 widths: list[int] | None) -> None:
+    """Print one row (or document) per event until interrupted; relist on 410 Gone."""
+    all_ns = ns is None and t.info.namespaced
+    async for what, _, payload in _watch_events(client, args, t, ns, rv):
+        for obj in payload if what == "relist" else [payload]:
+            _print_event_object(args, t.info, obj, all_ns, widths)
+
+
+async def _watch_live(client: Client, args: argparse.Namespace, t: Target, ns: str | None, objs: list[dict],
+                      rv: str | None, rep: Any) -> None:
+    """``get -w`` on a terminal: the table of the current objects, redrawn on every event."""
+    kind, all_ns, wide = t.info.kind, ns is None and t.info.namespaced, args.output == "wide"
+    current: dict[tuple[str, str], Any] = {output.object_key(o): o for o in objs}
+    events, last = 0, "no event yet"
+
+    def redraw() -> None:
+        rep.show(output.watched_table(kind, current, _now(), wide=wide, namespace_column=all_ns))
+        rep.status(f"watching {t.info.plural}", detail=f"{len(current)} shown · {events} events · last: {last}")
+
+    redraw()
+    async for what, ev_type, payload in _watch_events(client, args, t, ns, rv):
+        if what == "relist":
+            current = {output.object_key(o): o for o in payload}
+            last = "relisted (410 Gone)"
+        else:
+            events += 1
+            output.apply_watch_event(current, str(ev_type), payload)
+            last = f"{ev_type} {output.resource_name(payload)}"
+        redraw()
 
 
 def _print_event_object(args: argparse.Namespace, info: Any, obj: dict, all_ns: bool,

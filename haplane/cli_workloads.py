@@ -22,6 +22,7 @@ from haplane.control.reconcile.deployment import (
     rollback_target,
 )
 from haplane.output import human_duration, render
+from haplane.progress import make_reporter
 
 CONFLICT_RETRIES = 8
 
@@ -121,10 +122,30 @@ def progress_deadline_exceeded(dep: dict) -> bool:
                for c in (dep.get("status") or {}).get("conditions") or ())
 
 
-def progress_bar(dep: dict, width: int = 20) -> str:
+def rollout_counts(dep: dict) -> tuple[int, int]:
+    """(done, desired): replicas both updated and available, of the desired count. Pure."""
     want = max(1, (dep.get("spec") or {}).get("replicas", 1))
     status = dep.get("status") or {}
-    done = min(want, min(status.get("updatedReplicas", 0), status.get("availableReplicas", 0)))
+    return min(want, status.get("updatedReplicas", 0), status.get("availableReplicas", 0)), want
+
+
+def rollout_detail(dep: dict) -> str:
+    """``updated 2/3 · ready 1/3 · available 1/3 · old 1``: what the live bar shows beside it. Pure."""
+    want = (dep.get("spec") or {}).get("replicas", 1)
+    status = dep.get("status") or {}
+    updated = status.get("updatedReplicas", 0)
+    parts = [f"{k} {status.get(f, 0)}/{want}" for k, f in (("updated", "updatedReplicas"),
+                                                          ("ready", "readyReplicas"),
+                                                          ("available", "availableReplicas"))]
+    old = status.get("replicas", 0) - updated
+    if old > 0:
+        parts.append(f"old {old}")
+    return " · ".join(parts)
+
+
+def progress_bar(dep: dict, width: int = 20) -> str:
+    """The plain line's ``[#####---------------] 1/4`` (the non-terminal output). Pure."""
+    done, want = rollout_counts(dep)
     filled = int(width * done / want)
     return f"[{'#' * filled}{'-' * (width - filled)}] {done}/{want}"
 
@@ -200,25 +221,32 @@ async def _patch_rollout(c: Client, name: str, ns: str, action: str) -> int:
 
 
 async def _status(c: Client, name: str, ns: str, timeout: float, watch: bool) -> int:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while True:
+    """Follow the rollout: on a terminal a live bar, else one line per change (kubectl's words).
+    ``--no-watch``: one line, the state now."""
+    if not watch:
         dep = await c.get("Deployment", name, ns)
         done, message = rollout_progress(dep)
-        line = f"{message} {progress_bar(dep)}" if not done and not message.startswith("error:") else message
-        if line != last:
-            _out(line)
-            last = line
-        if done:
-            return 0
-        if progress_deadline_exceeded(dep) and status_observed(dep):
-            return 1
-        if not watch:
-            return 1
-        if time.monotonic() > deadline:
-            _out(f"error: timed out waiting for the rollout of deployment \"{name}\" after {timeout:.0f}s")
-            return 1
-        await asyncio.sleep(0.5)
+        _out(message if done or message.startswith("error:") else f"{message} {progress_bar(dep)}")
+        return 0 if done else 1
+    deadline = time.monotonic() + timeout
+    with make_reporter() as rep:
+        while True:
+            dep = await c.get("Deployment", name, ns)
+            done, message = rollout_progress(dep)
+            if done or message.startswith("error:"):
+                rep.finish(message)
+            else:
+                ready, want = rollout_counts(dep)
+                rep.status(message, done=ready, total=want, detail=rollout_detail(dep),
+                           plain=f"{message} {progress_bar(dep)}")
+            if done:
+                return 0
+            if progress_deadline_exceeded(dep) and status_observed(dep):
+                return 1
+            if time.monotonic() > deadline:
+                rep.finish(f"error: timed out waiting for the rollout of deployment \"{name}\" after {timeout:.0f}s")
+                return 1
+            await asyncio.sleep(0.5)
 
 
 # ----------------------------------------------------------- node commands
@@ -261,6 +289,23 @@ def may_evict(dep: dict | None) -> bool:
     return available - 1 >= want - max_unavailable
 
 
+def drain_status(node: str, total: int, evicted: int, waiting: str = "") -> str:
+    """``node/n1: 3 of 5 pods left to evict`` (``; waiting: ...`` while a Deployment is short). Pure."""
+    left = max(0, total - evicted)
+    text = f"node/{node}: {left} of {total} pod{'' if total == 1 else 's'} left to evict"
+    return f"{text}; waiting: {waiting}" if waiting else text
+
+
+def eviction_wait_reason(dep: dict) -> str:
+    """Why a pod of ``dep`` cannot be evicted yet (``may_evict`` said no). Pure."""
+    meta = dep.get("metadata") or {}
+    want = (dep.get("spec") or {}).get("replicas", 1)
+    _, max_unavailable = resolve_rollout_bounds(dep)
+    available = (dep.get("status") or {}).get("availableReplicas", 0)
+    return (f"deployment {meta.get('namespace', 'default')}/{meta.get('name', '?')} has {available} of {want} "
+            f"available (maxUnavailable {max_unavailable})")
+
+
 @subcommand("drain", "Cordon a node and evict its pods, keeping each Deployment available", _configure_drain)
 async def cmd_drain(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout
@@ -272,24 +317,28 @@ async def cmd_drain(args: argparse.Namespace) -> int:
         if unmanaged and not args.force:
             names = ", ".join(f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in unmanaged)
             raise UsageError(f"cannot delete pods not managed by a ReplicaSet (use --force): {names}")
-        for pod in pods:
-            meta = pod["metadata"]
-            owner = _owner(pod)
-            while True:
-                dep = await _deployment_of(c, owner, meta["namespace"])
-                if may_evict(dep):
-                    break
-                if time.monotonic() > deadline:
-                    _out(f"error: timed out waiting to evict {meta['namespace']}/{meta['name']}")
-                    return 1
-                await asyncio.sleep(1.0)
-            try:
-                await c.delete("Pod", meta["name"], meta["namespace"], uid=meta["uid"])
-                _out(f"pod/{meta['name']} evicted")
-            except (errors.NotFound, errors.Conflict):
-                pass
-            if owner is not None:
-                await asyncio.sleep(1.0)  # let the controller see the eviction before the next one
+        with make_reporter() as rep:
+            for evicted, pod in enumerate(pods):
+                meta = pod["metadata"]
+                owner = _owner(pod)
+                while True:
+                    dep = await _deployment_of(c, owner, meta["namespace"])
+                    if dep is None or may_evict(dep):
+                        break
+                    rep.status(drain_status(args.node, len(pods), evicted, eviction_wait_reason(dep)),
+                               done=evicted, total=len(pods))
+                    if time.monotonic() > deadline:
+                        rep.note(f"error: timed out waiting to evict {meta['namespace']}/{meta['name']}")
+                        return 1
+                    await asyncio.sleep(1.0)
+                rep.status(drain_status(args.node, len(pods), evicted), done=evicted, total=len(pods))
+                try:
+                    await c.delete("Pod", meta["name"], meta["namespace"], uid=meta["uid"])
+                    rep.note(f"pod/{meta['name']} evicted")
+                except (errors.NotFound, errors.Conflict):
+                    pass
+                if owner is not None:
+                    await asyncio.sleep(1.0)  # let the controller see the eviction before the next one
         _out(f"node/{args.node} drained")
     return 0
 

@@ -225,6 +225,13 @@ class StoreCollector(Collector):
         for addr, up in sorted(s["peersConnected"].items()):
             peers.add_metric([addr], float(up))
         yield peers
+        rtt = GaugeMetricFamily("haplane_raft_peer_rtt_seconds",
+                                "Last round trip of a keepalive to a Raft peer and back (network, encryption and "
+                                "both tick threads); absent for a peer that has not answered lately.",
+                                labels=["peer"])
+        for addr, seconds in sorted(raft.peer_rtt().items()):
+            rtt.add_metric([addr], seconds)
+        yield rtt
         yield _gauge("haplane_raft_journal_bytes", "Size of this member's Raft journal file.",
                      float(_size(raft.journal_file)))
         journal = s.get("journal") or {}

@@ -406,6 +406,31 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[str]], *, header: boo
     return "\n".join(lines)
 
 
+# ----------------------------------------------------------------------------- watched tables
+
+
+def object_key(obj: Obj) -> tuple[str, str]:
+    """(namespace, name): where a watched object's row sits in a live table."""
+    return (str(_get(obj, "metadata", "namespace", default="") or ""),
+            str(_get(obj, "metadata", "name", default="") or ""))
+
+
+def apply_watch_event(objs: dict[tuple[str, str], Obj], event_type: str, obj: Obj) -> None:
+    """Fold one watch event into ``objs`` (key -> latest object): ADDED and MODIFIED put the
+    object, DELETED removes it; BOOKMARK, ERROR and unknown types change nothing."""
+    if event_type in ("ADDED", "MODIFIED"):
+        objs[object_key(obj)] = obj
+    elif event_type == "DELETED":
+        objs.pop(object_key(obj), None)
+
+
+def watched_table(kind: str, objs: Mapping[tuple[str, str], Obj], now: datetime, *, wide: bool = False,
+                  namespace_column: bool = False) -> str:
+    """The whole table of the watched objects, by namespace and name (``get -w`` on a terminal)."""
+    headers, rows = table(kind, [objs[k] for k in sorted(objs)], now, wide=wide, namespace_column=namespace_column)
+    return render(headers, rows)
+
+
 # ----------------------------------------------------------------------------- cluster status
 
 

@@ -21,8 +21,10 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 from haplane.localcluster import LocalCluster
+from haplane.progress import Reporter, make_reporter
 
 DEMO_MANIFEST = os.path.join(os.path.dirname(__file__), "demo.yaml")
 
@@ -108,21 +110,16 @@ def main_up(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    print(f"haplane up: starting {args.replicas} replicas and {agents} agents ({runtime} runtime) "
-          f"in {lc.data_dir}", flush=True)
-    lc.start_all()
-    if tls:
-        write_kubeconfig(lc)
-    elif os.path.exists(lc.path("kubeconfig")):
-        os.remove(lc.path("kubeconfig"))  # a kubeconfig of an earlier TLS run would point at nothing
     try:
-        try:
-            leader = lc.wait_ready(timeout=args.ready_timeout)
-        except TimeoutError as exc:
-            print(f"haplane up: {exc}; see the logs in {lc.data_dir}/r*/log", file=sys.stderr)
-            return 1
-        if args.demo:
-            _deploy_demo(lc)
+        with make_reporter() as rep:
+            rep.note(f"haplane up: starting {args.replicas} replicas and {agents} agents ({runtime} runtime) "
+                     f"in {lc.data_dir}")
+            try:
+                leader = _start_stages(lc, rep, tls=tls, ready_timeout=args.ready_timeout, demo=args.demo)
+            except TimeoutError as exc:
+                rep.close()
+                print(f"haplane up: {exc}; see the logs in {lc.data_dir}/r*/log", file=sys.stderr)
+                return 1
         print(f"haplane ready endpoints={','.join(lc.endpoints)} leader={leader} "
               f"config={lc.path('client.json')}"
               + (f" kubeconfig={lc.path('kubeconfig')} lb={lc.lb_url}" if lc.lb_url else ""), flush=True)
@@ -132,6 +129,40 @@ def main_up(args: argparse.Namespace) -> int:
         print("haplane up: stopping", flush=True)
         lc.stop_all()
     return 0
+
+
+def _start_stages(lc: LocalCluster, rep: Reporter, *, tls: bool, ready_timeout: float, demo: bool) -> str:
+    """Start everything, one reported stage at a time (what ``LocalCluster.start_all`` does, then
+    the wait for a leader and the demo); returns the leader's name."""
+    def stage(text: str) -> Any:
+        return rep.stage(text, plain=f"haplane up: {text}")
+
+    with stage("PKI, cluster secret and tokens" if tls else "cluster secret and tokens"):
+        lc.prepare()
+        if tls:
+            write_kubeconfig(lc)
+        elif os.path.exists(lc.path("kubeconfig")):
+            os.remove(lc.path("kubeconfig"))  # a kubeconfig of an earlier TLS run would point at nothing
+    with stage(_count(len(lc.replicas), "replica", "start")):
+        for m in lc.replicas:
+            lc.start(m.name)
+    if lc.agents:
+        with stage(_count(len(lc.agents), "node agent", "start") + f" ({lc.runtime} runtime)"):
+            for m in lc.agents:
+                lc.start(m.name)
+    if "lb" in lc.members:
+        with stage(f"start the API load balancer on {lc.lb_url}"):
+            lc.start("lb")
+    with stage("elect a leader"):
+        leader = lc.wait_ready(timeout=ready_timeout)
+    if demo:
+        with stage("deploy the demo app"):
+            _deploy_demo(lc)
+    return leader
+
+
+def _count(n: int, noun: str, verb: str) -> str:
+    return f"{verb} {n} {noun}{'' if n == 1 else 's'}"
 
 
 def write_kubeconfig(lc: LocalCluster) -> str:

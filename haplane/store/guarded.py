@@ -54,6 +54,7 @@ from pysyncobj.syncobj import _RAFT_STATE
 
 from haplane.store import prevote
 from haplane.store.appendrule import plan_append
+from haplane.store.peer_rtt import PONG_TYPE, PeerRtt, pong_for
 from haplane.store.prevote import CAPABILITY, KEEPALIVE_TYPE, PRE_VOTE, PRE_VOTE_RESPONSE, TERM_NOTICE, LogTip
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ class GuardedSyncObj(SyncObj):
                  stall_cap: float | None = None, journal_factory: Callable[[str | None], Any] | None = None,
                  **kwargs: Any) -> None:
         self._election = _Election(lease, check_quorum_window, stall_cap)
+        self.peer_rtt = PeerRtt()  # from the keepalives' pings (haplane.store.peer_rtt)
         self._held_acks: list[tuple[Any, Any]] = []
         self._matched = (0, 0)  # (term, highest index acknowledged to that term's leader)
         self.resent_skipped = 0  # entries of append_entries this follower already had
@@ -236,6 +238,9 @@ class GuardedSyncObj(SyncObj):
     # which is what the transport calls for every message (tick thread).
     def _SyncObj__onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
         kind = message.get("type") if isinstance(message, dict) else None
+        if kind == PONG_TYPE:
+            self._guarded("rtt", lambda: self.peer_rtt.record(node.id, message, raft_clock()))
+            return
         if kind in (KEEPALIVE_TYPE, PRE_VOTE, PRE_VOTE_RESPONSE, TERM_NOTICE):
             self._guarded(kind, lambda: self._on_election_message(node, kind, message))
             return
@@ -278,6 +283,8 @@ class GuardedSyncObj(SyncObj):
         if kind == KEEPALIVE_TYPE:
             (e.capable if message.get(CAPABILITY) else e.legacy).add(node.id)
             (e.legacy if message.get(CAPABILITY) else e.capable).discard(node.id)
+            if (pong := pong_for(message)) is not None:
+                self._SyncObj__transport.send(node, pong)  # the sender measures its RTT to us
             return
         e.capable.add(node.id)
         e.legacy.discard(node.id)

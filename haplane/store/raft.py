@@ -45,6 +45,7 @@ from pysyncobj.monotonic import monotonic as raft_clock
 from haplane.store import journal as wal
 from haplane.store.fsm import StateMachine
 from haplane.store.learner import LEARNER_KEY, LearnerSyncObj
+from haplane.store.peer_rtt import PING
 from haplane.store.prevote import CAPABILITY, KEEPALIVE_TYPE
 from haplane.store.transport import RaftTransport
 
@@ -291,6 +292,11 @@ class RaftNode:
             out[addr] = dict(info, voter=False)
         return out
 
+    def peer_rtt(self) -> dict[str, float]:
+        """Raft address -> the last round trip measured to that peer (seconds), for the peers
+        that answered a keepalive in the last few keepalive periods (haplane.store.peer_rtt)."""
+        return self._sync.peer_rtt.current(raft_clock(), max_age=max(2.0, 4 * self._keepalive_every))
+
     def journal_stats(self) -> dict[str, Any]:
         """fsync on or off, how many syncs and their cost so far, the synced length."""
         j = self._sync.journal
@@ -462,7 +468,8 @@ class RaftNode:
         transport = getattr(self._sync, "_SyncObj__transport", None)  # private to SyncObj (pinned 0.3.17)
         if transport is None:
             return
-        message = dict(KEEPALIVE, **{LEARNER_KEY: self.self_addr}) if self.learner else KEEPALIVE
+        ping = {**KEEPALIVE, PING: raft_clock()}  # answered with a pong: the peer's RTT (store/peer_rtt.py)
+        message = dict(ping, **{LEARNER_KEY: self.self_addr}) if self.learner else ping
         for node in self._sync.otherNodes:
             if self._sync.isNodeConnected(node):
                 transport.send(node, message)

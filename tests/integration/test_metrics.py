@@ -116,6 +116,20 @@ def test_every_replica_serves_valid_metrics_to_viewers_only(lc: LocalCluster) ->
     assert exc.value.code == 401
 
 
+def test_every_replica_measures_its_round_trip_to_each_peer(lc: LocalCluster) -> None:
+    """haplane_raft_peer_rtt_seconds{peer}: a keepalive's ping answered by the peer's pong."""
+    deadline = time.monotonic() + 15
+    while True:
+        rtts = {name: {dict(ls)["peer"]: v for (n, ls), v in p.items() if n == "haplane_raft_peer_rtt_seconds"}
+                for name, p in replica_scrapes(lc).items()}
+        want = {m.name: {o.raft for o in lc.replicas if o.name != m.name} for m in lc.replicas}
+        if all(set(rtts[name]) == want[name] for name in want):
+            break
+        assert time.monotonic() < deadline, f"peers without an RTT: {rtts} (want {want})"
+        time.sleep(0.3)
+    assert all(0 < v < 5 for peers in rtts.values() for v in peers.values()), rtts
+
+
 def test_every_agent_serves_valid_metrics(lc: LocalCluster) -> None:
     wait_nodes(lc)
     for url in agent_urls(lc):
