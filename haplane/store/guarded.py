@@ -156,6 +156,11 @@ class GuardedSyncObj(SyncObj):
         for node, message in held:
             transport.send(node, message)
 
+    def _SyncObj__tryLogCompaction(self) -> None:  # noqa: N802 - overrides pysyncobj's private method
+        if self._durable and self.storage_problem is not None:
+            return  # its dump could not be written either (a fork per tick): it waits for the disk
+        super()._SyncObj__tryLogCompaction()  # type: ignore[misc]
+
     def _guarded(self, what: str, fn: Any) -> None:
         try:
             fn()

@@ -248,6 +248,7 @@ class DurableJournal(Journal):
         # first; ``_end`` counts them. ``problem``: why the journal is not durable now (None: it is).
         self._pending: list[tuple[int, bytes]] = []
         self._rewrite_owed = False  # a compaction's rewrite failed: sync() tries it again
+        self._cut_owed: int | None = None  # a truncation failed: sync() cuts there first
         self._meta_unstored = False  # term/vote (or commit index) changed, not yet on disk
         self.problem: str | None = None
         self.failures = 0  # storage failures seen (each write, fsync or meta write that failed)
@@ -259,7 +260,7 @@ class DurableJournal(Journal):
     def add(self, command: bytes, idx: int, term: int) -> None:
         record = encode_record(bytes(command), idx, term)
         self._pending.append((self._end, record))
-        if len(self._pending) == 1:
+        if len(self._pending) == 1 and self._cut_owed is None:
             self._write_pending()
         self._entries.append((command, idx, term))
         self._offsets.append(self._end)
@@ -384,6 +385,8 @@ class DurableJournal(Journal):
             return 0.0
         if self._rewrite_owed and not self._rewrite():
             return 0.0
+        if self._cut_owed is not None and not self._cut(self._cut_owed):
+            return 0.0
         if self._pending and not self._write_pending():
             return 0.0
         if not self._dirty:
@@ -436,6 +439,16 @@ class DurableJournal(Journal):
             self._pending.pop(0)
         return True
 
+    def _cut(self, off: int) -> bool:
+        """Truncate the file at ``off`` (owed until it succeeds: nothing is written after it before)."""
+        try:
+            os.ftruncate(self._fd, off)
+        except OSError as exc:
+            self._failed(describe_os_error("truncating", self.path, exc))
+            return False
+        self._cut_owed = None
+        return True
+
     def _requeue_unsynced(self) -> None:
         """Queue every entry after the last good fsync for writing again (from memory)."""
         queued = {off for off, _ in self._pending}
@@ -477,11 +490,9 @@ class DurableJournal(Journal):
     def _truncate_to(self, off: int) -> None:
         self._pending = [(o, r) for o, r in self._pending if o < off]
         written = self._pending[0][0] if self._pending else self._end
-        if off <= written:  # (also cuts the bytes of a record whose write failed half-way)
-            try:
-                os.ftruncate(self._fd, off)
-            except OSError as exc:  # a later sync writes the records over whatever is left
-                self._failed(describe_os_error("truncating", self.path, exc))
+        if off <= written or self._cut_owed is not None:  # (also cuts a record's half-written bytes)
+            self._cut_owed = off if self._cut_owed is None else min(self._cut_owed, off)
+            self._cut(self._cut_owed)
         self._end = off
         self._synced = min(self._synced, off)
         self._dirty = True

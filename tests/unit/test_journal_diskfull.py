@@ -153,3 +153,32 @@ def test_compaction_on_a_full_disk_is_retried(tmp_path, monkeypatch) -> None:  #
     again = DurableJournal(path)
     assert [again[i] for i in range(len(again))] == [entry(3), entry(4)]
     again._destroy()
+
+
+def test_a_failed_truncation_is_owed_and_nothing_is_written_past_it_first(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    path = str(tmp_path / "raft.wal")
+    clock = Clock()
+    j = DurableJournal(path, clock=clock)
+    for i in (1, 2, 3):
+        j.add(*entry(i))
+    j.sync()
+    real = os.ftruncate
+    failing = {"on": True}
+
+    def ftruncate(fd: int, off: int) -> None:
+        if failing["on"]:
+            raise OSError(errno.EIO, "Input/output error")
+        real(fd, off)
+
+    monkeypatch.setattr(wal.os, "ftruncate", ftruncate)
+    j.deleteEntriesFrom(1)  # a new leader's log differs after entry 1
+    j.add(b"y", 2, 2)
+    assert j.problem is not None and j.sync() == 0.0 and j.dirty
+    failing["on"] = False
+    clock.t += wal.RETRY_INTERVAL
+    j.sync()
+    assert j.problem is None
+    j._destroy()
+    with open(path, "rb") as f:
+        found = scan(f.read())
+    assert found.problem is None and found.entries == [entry(1), (b"y", 2, 2)], "no stale record of the old tail"
