@@ -36,6 +36,7 @@ from typing import Any
 
 import aiohttp
 
+from chaos import disk, wallclock
 from chaos.agentcut import AgentCut
 from chaos.runtimes import DockerView, ProcessView, RuntimeView
 from haplane.localcluster import HOST, LocalCluster, Member
@@ -60,6 +61,7 @@ class _FaultableCluster(LocalCluster):
     def __init__(self, *args: Any, fault_dir: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fault_dir = fault_dir
+        self.wall_clock_lib: str | None = None  # set: replicas run on a steppable wall clock
         self.joiners: set[str] = set()  # replicas added during the run: they start with --join
 
     def replica_argv(self, m: Member) -> list[str]:
@@ -67,6 +69,9 @@ class _FaultableCluster(LocalCluster):
 
     def fault_file(self, name: str) -> str:
         return os.path.join(self.fault_dir, f"{name}.json")
+
+    def clock_file(self, name: str) -> str:
+        return os.path.join(self.fault_dir, f"{name}.clock")
 
     def agent_argv(self, m: Member) -> list[str]:
         return [*super().agent_argv(m), "--source-address", str(m.address)]
@@ -76,6 +81,8 @@ class _FaultableCluster(LocalCluster):
             return super().start(name)
         shared = self.env
         self.env = dict(shared, **{FAULT_FILE_ENV: self.fault_file(name)})
+        if self.wall_clock_lib:
+            self.env.update(wallclock.env_for(self.wall_clock_lib, self.clock_file(name)))
         try:
             return super().start(name)
         finally:
@@ -88,7 +95,10 @@ class ChaosCluster:
 
     def __init__(self, data_dir: str, *, replicas: int = 3, base_port: int = 7400,
                  env: dict[str, str] | None = None, agents: int = 0, runtime: str = "process",
-                 node_net: str = "127.0.5") -> None:
+                 node_net: str = "127.0.5", small_disks: bool = False, wall_clock: bool = False) -> None:
+        """``small_disks``: each replica's data directory is a small filesystem of its own
+        (:func:`chaos.disk.mount_small_fs`, needs root), for :meth:`fill_disk`. ``wall_clock``:
+        replicas run on a wall clock :meth:`step_clock` can step (:mod:`chaos.wallclock`)."""
         self.data_dir = os.path.abspath(data_dir)
         self.fault_dir = os.path.join(self.data_dir, "faults")
         self.lc = _FaultableCluster(self.data_dir, replicas=replicas, agents=agents, base_port=base_port,
@@ -102,6 +112,10 @@ class ChaosCluster:
         self.links: dict[frozenset[str], Link] = {}
         self._version = itertools.count(1)
         self._session: aiohttp.ClientSession | None = None
+        self.small_disks, self.wall_clock = small_disks, wall_clock
+        self._mounted: list[str] = []
+        self.full: set[str] = set()
+        self.clock_offsets: dict[str, float] = {}
 
     # ----------------------------------------------------------------- layout
     @property
@@ -159,6 +173,12 @@ class ChaosCluster:
         os.makedirs(self.fault_dir, exist_ok=True)
         for n in self.names:
             write_rules(self.lc.fault_file(n), FaultRules(version=0))
+        if self.wall_clock:
+            self.lc.wall_clock_lib = await asyncio.to_thread(wallclock.build, self.fault_dir)
+        if self.small_disks:
+            for n in self.names:
+                disk.mount_small_fs(self.lc.path(n))
+                self._mounted.append(self.lc.path(n))
         await asyncio.to_thread(self.lc.start_all)
         return await asyncio.to_thread(self.lc.wait_ready, ready_timeout)
 
@@ -177,6 +197,12 @@ class ChaosCluster:
             self.lc.resume(n)
         self.paused.clear()
         await asyncio.to_thread(self.lc.stop_all)
+        for path in self._mounted:
+            try:
+                disk.unmount(path)
+            except (OSError, subprocess.SubprocessError) as exc:
+                errors.append(f"unmounting {path}: {exc}")
+        self._mounted.clear()
         if self.view is not None:
             try:
                 await self.view.remove_all()
@@ -281,6 +307,27 @@ class ChaosCluster:
         write_rules(lc.fault_file(name), FaultRules(version=0))
         await asyncio.to_thread(lc.start, name)
         return m
+
+    def fill_disk(self, name: str) -> int:
+        """Take every free byte of ``name``'s data filesystem (``small_disks``); bytes taken."""
+        if self.lc.path(name) not in self._mounted:
+            raise RuntimeError(f"{name}'s data directory is not a small filesystem of its own (small_disks)")
+        self.full.add(name)
+        return disk.fill(self.lc.path(name))
+
+    def free_disk(self, name: str) -> None:
+        disk.unfill(self.lc.path(name))
+        self.full.discard(name)
+
+    def step_clock(self, name: str, seconds: float) -> None:
+        """Set ``name``'s wall clock to system time + ``seconds`` (``wall_clock``); in force within 20 ms."""
+        if not self.wall_clock:
+            raise RuntimeError("the replicas do not run on a steppable wall clock (wall_clock)")
+        wallclock.write_offset(self.lc.clock_file(name), seconds)
+        if seconds:
+            self.clock_offsets[name] = seconds
+        else:
+            self.clock_offsets.pop(name, None)
 
     def pause(self, name: str) -> None:
         """SIGSTOP: the process is frozen mid-flight, its sockets stay open."""

@@ -207,6 +207,29 @@ class Nemesis:
         self.timeline.mark("note", "; ".join(notes))
         return t
 
+    async def fill_disk(self, name: str) -> Span:
+        """Fill ``name``'s data filesystem (a ballast file): its writes fail with ENOSPC."""
+        taken = await asyncio.to_thread(self.cluster.fill_disk, name)
+        return self.timeline.begin("disk-full", [name], f"{name}'s disk full ({taken / 2**20:.1f} MiB ballast)")
+
+    async def free_disk(self, name: str) -> float:
+        await asyncio.to_thread(self.cluster.free_disk, name)
+        t = time.monotonic()
+        for s in self.timeline.open_spans("disk-full", name):
+            self.timeline.end(s, t)
+        return t
+
+    async def step_clock(self, name: str, seconds: float) -> float:
+        """Step ``name``'s wall clock to system time + ``seconds`` (0: back to the system's)."""
+        self.cluster.step_clock(name, seconds)
+        await asyncio.sleep(0.05)  # the preload library re-reads its offset every 20 ms
+        t = time.monotonic()
+        for s in self.timeline.open_spans("clock", name):
+            self.timeline.end(s, t)
+        if seconds:
+            self.timeline.begin("clock", [name], f"{name}'s wall clock stepped {seconds:+.0f}s", at=t)
+        return t
+
     # -------------------------------------------------------------------- links
     async def set_links(self, links: dict[frozenset[str], Link], kind: str, detail: str) -> float:
         t = await self.cluster.set_links(links)
@@ -295,6 +318,10 @@ class Nemesis:
             await self.heal_agents()
         for n in self.cluster.agents_down():
             await self.restart_agent(n)
+        for n in list(self.cluster.full):
+            await self.free_disk(n)
+        for n in list(self.cluster.clock_offsets):
+            await self.step_clock(n, 0.0)
         t = time.monotonic()
         for s in self.timeline.open_spans():
             self.timeline.end(s, t)

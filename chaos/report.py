@@ -43,7 +43,7 @@ OP_ROW = 7        # client row height
 COLORS = {"ok": "#2e9d4a", "fail": "#d2413a", "unknown": "#9a9a9a"}
 FAULT_COLORS = {"kill": "#b3261e", "wipe": "#6d1b7b", "pause": "#7b5ea7", "partition": "#e07b00",
                 "bridge": "#c49000", "slow": "#2a7ab0", "stop": "#8c6d62", "kill-worker": "#7f1d1d",
-                "kill-agent": "#c2185b", "cut-worker": "#ad5d00"}
+                "kill-agent": "#c2185b", "cut-worker": "#ad5d00", "disk-full": "#5d4037", "clock": "#00838f"}
 POD_COLORS = {"met": "#2e9d4a", "unmet": "#d2413a", "unknown": "#cfcfcf", "notready": "#f08c00"}
 TERM_COLORS = ["#1f5fa8", "#0f8b8d", "#7a4fb0", "#b0513a", "#3c7d22", "#a03a72", "#2a4d8f", "#b08a1f"]
 

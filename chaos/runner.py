@@ -277,7 +277,8 @@ async def run_scenario(sc: Scenario, opts: RunOptions, progress: Progress = lamb
     port = PORTS.take(opts.base_port, opts.replicas)
     agents = opts.agents if sc.workers else 0
     cluster = ChaosCluster(data_dir, replicas=opts.replicas, base_port=port, env=env, agents=agents,
-                           runtime=opts.runtime, node_net=node_net(port))
+                           runtime=opts.runtime, node_net=node_net(port), small_disks=sc.small_disks,
+                           wall_clock=sc.wall_clock)
     timeline = Timeline()
     history = History()
     nemesis = Nemesis(cluster, timeline, rng)

@@ -1,6 +1,10 @@
 """Time as an interface: loops take a :class:`Clock`, pure logic takes ``now`` as a value.
 
-``SystemClock`` is the real thing. ``FakeClock`` lets tests move time by hand: ``advance``
+``SystemClock`` is the real thing: its ``now()`` is the machine's wall clock *as this process
+has seen it run* (:class:`SteadyWallClock`): a step of the system clock (an operator's
+``date -s``, a VM resumed, NTP stepping instead of slewing) does not move it, so no timeout,
+lease, grace period or TTL measured in it jumps; small corrections (NTP slewing, under
+:data:`STEP_TOLERANCE`) are followed. Durations inside one process use ``monotonic()``. ``FakeClock`` lets tests move time by hand: ``advance``
 wakes every sleeper whose deadline has passed, in deadline order, without any real waiting.
 """
 
@@ -9,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
+import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -25,11 +32,67 @@ class Clock(Protocol):
         """Suspend the calling task for ``seconds`` of this clock's time."""
 
 
-class SystemClock:
-    """The real clocks of the machine."""
+log = logging.getLogger(__name__)
+
+STEP_TOLERANCE = 2.0  # seconds: a wall-clock change larger than this (at once) is a step, not a slew
+
+
+class SteadyWallClock:
+    """Wall-clock seconds that follow the monotonic clock, re-anchored to the system clock
+    while the two agree within ``tolerance``. Pure given ``wall`` and ``mono``.
+
+    After a step the system clock and this one disagree by about the step: this one goes on
+    from where it was (steadily, at the monotonic clock's rate) and logs the step once; when
+    the system clock comes back within ``tolerance`` (stepped back, or corrected) it follows it
+    again. A new process (a restart, another replica taking over) anchors to the system clock
+    as it then is: a clock that was *wrong* before it was stepped is adopted at that point.
+    """
+
+    def __init__(self, wall: Callable[[], float] = time.time, mono: Callable[[], float] = time.monotonic,
+                 tolerance: float = STEP_TOLERANCE) -> None:
+        self._wall, self._mono, self.tolerance = wall, mono, tolerance
+        self._offset = wall() - mono()  # now() = monotonic + offset
+        self.skew = 0.0  # system clock minus this one, while they disagree (a step); 0.0 otherwise
+        self.steps = 0  # steps seen (and not followed)
+        self._lock = threading.Lock()
 
     def now(self) -> float:
-        return time.time()
+        mono, wall = self._mono(), self._wall()
+        with self._lock:
+            skew = wall - (mono + self._offset)
+            if abs(skew) <= self.tolerance:
+                self._offset = wall - mono  # a slew (or none): follow the system clock
+                if self.skew:
+                    log.warning("the system clock agrees with the monotonic clock again (%.3fs apart): "
+                                "following it", skew)
+                self.skew = 0.0
+                return wall
+            if not self.skew:
+                self.steps += 1
+                log.warning("the system clock stepped by %+.1fs: timestamps, timeouts and TTLs go on "
+                            "from the monotonic clock (a restart adopts the system clock as it then is)", skew)
+            self.skew = skew
+            return mono + self._offset
+
+
+_STEADY = SteadyWallClock()
+
+
+def wall_now() -> float:
+    """This process's step-free wall clock (see :class:`SteadyWallClock`)."""
+    return _STEADY.now()
+
+
+def wall_skew() -> float:
+    """How far the system clock is from :func:`wall_now` after a step (0.0 when they agree)."""
+    return _STEADY.skew
+
+
+class SystemClock:
+    """The real clocks of the machine (wall time protected against steps, see the module)."""
+
+    def now(self) -> float:
+        return wall_now()
 
     def monotonic(self) -> float:
         return time.monotonic()

@@ -120,6 +120,13 @@ class Unavailable(HaplaneError):
         return status
 
 
+class InsufficientStorage(Unavailable):
+    """This replica cannot persist the Raft log (its disk is full or failing): the write was
+    not acknowledged. Writes resume by themselves once the disk takes writes again."""
+
+    code, reason = 507, "InsufficientStorage"
+
+
 class OutcomeUnknown(HaplaneError):
     """A write timed out or lost its leader: it may or may not have been applied.
 
@@ -134,7 +141,7 @@ _BY_REASON: dict[str, type[HaplaneError]] = {
     for cls in (
         BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, AlreadyExists, Conflict, Gone, Expired,
         NotAcceptable, RequestEntityTooLarge, UnsupportedMediaType, Invalid, TooManyRequests, Unavailable,
-        OutcomeUnknown,
+        InsufficientStorage, OutcomeUnknown,
     )
 }
 

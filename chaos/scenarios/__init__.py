@@ -48,6 +48,8 @@ class Scenario:
     quick: bool = False          # part of the subset `make test` runs
     workers: bool = False        # needs node agents, a Deployment and the pod checks
     pod_recovery: float = 0.0    # workers: bound from a pod-recovery point to desired counts reached
+    small_disks: bool = False    # each replica's data dir on a small filesystem of its own (root)
+    wall_clock: bool = False     # replicas on a steppable wall clock (chaos.wallclock; needs cc)
 
 
 SCENARIOS: dict[str, Scenario] = {}
@@ -56,7 +58,8 @@ SCENARIOS: dict[str, Scenario] = {}
 ORDER = ("kill-leader", "kill-follower", "kill-quorum-then-restore", "kill-all-then-restart", "pause-leader",
          "pause-follower", "partition-leader", "partition-follower-then-heal", "partition-bridge",
          "member-wipe-and-replace", "add-member-under-load", "slow-peer", "leader-churn", "power-loss", "torn-write",
-         "kill-agent-only", "kill-worker", "partition-worker", "rolling-restart-during-rollout")
+         "disk-full-follower", "disk-full-leader", "clock-step", "kill-agent-only", "kill-worker", "partition-worker",
+         "rolling-restart-during-rollout")
 
 
 def scenario(name: str, summary: str, **kwargs: object) -> Callable[[Callable[[Context], Awaitable[None]]],
@@ -70,7 +73,7 @@ def scenario(name: str, summary: str, **kwargs: object) -> Callable[[Callable[[C
 
 def all_scenarios() -> dict[str, Scenario]:
     """Every scenario, in catalogue order (importing the modules registers them)."""
-    from chaos.scenarios import disk, membership, network, process, workers  # noqa: F401
+    from chaos.scenarios import clock, disk, membership, network, process, workers  # noqa: F401
 
     rank = {name: i for i, name in enumerate(ORDER)}
     return dict(sorted(SCENARIOS.items(), key=lambda kv: rank.get(kv[0], len(rank))))

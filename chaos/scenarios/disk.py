@@ -1,7 +1,9 @@
-"""Scenarios that hit the replicas' disks: power loss (unsynced writes gone), torn and corrupt journals."""
+"""Scenarios that hit the replicas' disks: power loss (unsynced writes gone), torn and corrupt
+journals, a full disk."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 
@@ -87,3 +89,66 @@ def _read_from(path: str, offset: int) -> str:
     with open(path, "rb") as f:
         f.seek(offset)
         return f.read().decode(errors="replace")
+
+
+# ------------------------------------------------------------------------------ a full disk
+async def journal_problem(ctx: Context, name: str) -> tuple[bool, str | None]:
+    """(answered, why its journal is not durable) from ``name``'s /cluster/self."""
+    st = await ctx.cluster.status(name)
+    if not st:
+        return False, None
+    return True, (st.get("journal") or {}).get("problem")
+
+
+async def wait_problem(ctx: Context, name: str, present: bool, since: float, timeout: float) -> str | None:
+    """Wait until ``name`` reports a storage problem (``present``) or none; the problem seen."""
+    while True:
+        answered, problem = await journal_problem(ctx, name)
+        if answered and (problem is not None) == present:
+            return problem
+        if time.monotonic() - since > timeout:
+            raise TimeoutError(f"{name}: journal problem {'never reported' if present else 'still reported'} "
+                               f"after {timeout:g}s (last: {problem!r})")
+        await ctx.sleep(0.1)
+
+
+async def _disk_full_then_freed(ctx: Context, victim: str, hold: float) -> tuple[float, float]:
+    """Fill ``victim``'s disk, check it reports ENOSPC, free it after ``hold`` seconds, wait
+    until it is durable again and caught up. Returns (filled at, freed at)."""
+    nem = ctx.nemesis
+    span = await nem.fill_disk(victim)
+    problem = await wait_problem(ctx, victim, True, span.start, 15.0)
+    nem.figure("disk_full_seen_s", time.monotonic() - span.start)
+    nem.verdicts.append(Verdict(f"disk-full-reported-{victim}", "ENOSPC" in (problem or ""),
+                                f"{victim} reported its full disk: {problem}"))
+    await ctx.sleep(span.start + hold - time.monotonic())
+    freed = await nem.free_disk(victim)
+    await wait_problem(ctx, victim, False, freed, 15.0)
+    nem.figure("disk_resumed_s", time.monotonic() - freed)
+    await nem.wait_caught_up(victim, freed)
+    return span.start, freed
+
+
+@scenario("disk-full-follower", "Fill a follower's disk (every replica's data dir is a small tmpfs): it "
+          "acknowledges nothing, the leader keeps leading on the other majority; free it: it is durable "
+          "again and catches up by itself", duration=14.0, write_recovery=3.0, converge=5.0, small_disks=True)
+async def disk_full_follower(ctx: Context) -> None:
+    nem = ctx.nemesis
+    victim = (await nem.expect_steady_leader()).victim
+    _, freed = await _disk_full_then_freed(ctx, victim, ctx.duration * 0.6)
+    nem.steady_victim_healed(freed)
+    await ctx.sleep(freed + ctx.duration * 0.3 - time.monotonic())
+
+
+@scenario("disk-full-leader", "Fill the leader's disk (every replica's data dir is a small tmpfs): it steps "
+          "down at its first failed append, a healthy member leads; free it: it is durable again and "
+          "catches up by itself", duration=14.0, write_recovery=9.0, converge=5.0, small_disks=True)
+async def disk_full_leader(ctx: Context) -> None:
+    nem = ctx.nemesis
+    leader = await nem.leader()
+    filled = time.monotonic()
+    nem.recovery_point(f"{leader}'s disk full", filled)
+    run = asyncio.create_task(_disk_full_then_freed(ctx, leader, ctx.duration * 0.6))
+    await nem.new_leader_after(leader, filled, f"{leader}'s disk full")
+    _, freed = await run
+    await ctx.sleep(freed + ctx.duration * 0.3 - time.monotonic())

@@ -18,6 +18,7 @@ from haplane.api import discovery, openapi
 from haplane.api.auth import TokenAuth, User, authorize, request_verb
 from haplane.api.body import MAX_BODY, read_json
 from haplane.api.resources import ResourceAPI, parse_path, respond, watch_requested
+from haplane.clock import wall_now
 from haplane.errors import BadRequest, HaplaneError, NotFound, RequestEntityTooLarge, Unavailable
 from haplane.model.registry import KINDS
 from haplane.store.raft import RaftNode
@@ -181,7 +182,7 @@ def make_app(replica: Replica) -> web.Application:
                 or len(names) > 10_000:
             raise BadRequest('expected {"nodes": ["node-name", ...]}')
         if replica.raft.is_leader:
-            replica.extra["heartbeats"].record(names, time.time())
+            replica.extra["heartbeats"].record(names, wall_now())  # the control loops' clock
             return respond({"kind": "Status", "status": "Success", "code": 200, "leader": replica.name})
         return await forward_to_leader(replica, request, "/cluster/heartbeat", body)
 

@@ -47,6 +47,7 @@ from haplane.api.mutations import (
 from haplane.api.strategic import strategic_merge_patch
 from haplane.api.streams import STREAM_SUBRESOURCES, pod_stream
 from haplane.api.writeopts import WriteOptions, write_options
+from haplane.clock import rfc3339, wall_now
 from haplane.errors import (
     AlreadyExists,
     BadRequest,
@@ -109,7 +110,7 @@ def _ref(info: KindInfo, ns: str | None, name: str | None, sub: str) -> Ref:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return rfc3339(wall_now())
 
 
 def dumps(obj: Any) -> bytes:
@@ -176,7 +177,7 @@ class ResourceAPI:
             raise Expired(EXPIRED_CONTINUE, continue_token=encode_continue(self.store.fsm.rev, opts.after)) from None
         token = encode_continue(rev, pg.next_key) if pg.next_key is not None else None
         if as_table is not None:
-            return respond(tables.table(info.kind, pg.items, datetime.now(UTC), as_table, resource_version=str(rev),
+            return respond(tables.table(info.kind, pg.items, datetime.fromtimestamp(wall_now(), UTC), as_table, resource_version=str(rev),
                                         continue_token=token, remaining=pg.remaining if token else None))
         meta: dict[str, Any] = {"resourceVersion": str(rev)}
         if token:
@@ -187,7 +188,7 @@ class ResourceAPI:
         as_table = tables.table_request(request.headers.get("Accept"), request.query) if ref.sub != "scale" else None
         obj = await self._get(ref, stale=_stale(request))
         if as_table is not None:
-            return respond(tables.table(ref.info.kind, [obj], datetime.now(UTC), as_table,
+            return respond(tables.table(ref.info.kind, [obj], datetime.fromtimestamp(wall_now(), UTC), as_table,
                                         resource_version=obj["metadata"].get("resourceVersion")))
         return respond(scale_of(obj) if ref.sub == "scale" else obj)
 
@@ -213,7 +214,7 @@ class ResourceAPI:
             if as_table is None or etype == "ERROR":
                 return _event(etype, obj)
             rows = [] if etype == "BOOKMARK" else [obj]
-            out = tables.table(kind, rows, datetime.now(UTC), as_table, headers=headers[0],
+            out = tables.table(kind, rows, datetime.fromtimestamp(wall_now(), UTC), as_table, headers=headers[0],
                                resource_version=(obj.get("metadata") or {}).get("resourceVersion"))
             headers[0] = False
             return _event(etype, out)

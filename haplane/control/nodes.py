@@ -42,7 +42,8 @@ class Eviction:
 
 
 class Heartbeats:
-    """Last-seen times (wall seconds) of nodes, in this replica's memory only."""
+    """Last-seen times of nodes, in this replica's memory only, on the control loops' clock
+    (:func:`haplane.clock.wall_now`: a step of the system clock does not move it)."""
 
     def __init__(self) -> None:
         self.seen: dict[str, float] = {}

@@ -137,19 +137,42 @@ class GuardedSyncObj(SyncObj):
 
     # ------------------------------------------------------------------ the tick
     def _onTick(self, timeToWait: float = 0.0) -> None:  # noqa: N802, N803 - pysyncobj's names
+        if self._durable and self.storage_problem is not None:
+            self._SyncObj__raftElectionDeadline = raft_clock() + self.conf.raftMaxTimeout  # no campaign
         self._guarded("pre-vote", self._hold_election_for_pre_vote)
         super()._onTick(timeToWait)
         if self._durable:
             self._sync_then_answer()  # never guarded: an ack must not leave before its fsync
         self._guarded("check-quorum", self._check_quorum)
 
+    @property
+    def storage_problem(self) -> str | None:
+        """Why this replica's journal is not durable now (a full or failing disk), or None."""
+        return getattr(self._SyncObj__raftLog, "problem", None)
+
     def _sync_then_answer(self) -> None:
-        """Group commit: one sync for everything this tick appended, then the held answers."""
+        """Group commit: one sync for everything this tick appended, then the held answers.
+
+        A journal that cannot sync (full or failing disk, see :mod:`haplane.store.journal`)
+        keeps this replica out of every majority: the answers are dropped (the leader resends;
+        the first answer after the disk recovers covers everything), and a leader steps down in
+        this very tick, before any follower's answer to what it appended can be counted."""
         self._SyncObj__raftLog.sync()
         held, self._held_acks = self._held_acks, []
+        problem = self.storage_problem
+        if problem is not None:
+            if self._SyncObj__raftState != _RAFT_STATE.FOLLOWER:
+                log.error("stepping down: cannot persist the Raft log (%s)", problem)
+                self._step_down()
+            return
         transport = self._SyncObj__transport
         for node, message in held:
             transport.send(node, message)
+
+    def _SyncObj__tryLogCompaction(self) -> None:  # noqa: N802 - overrides pysyncobj's private method
+        if self._durable and self.storage_problem is not None:
+            return  # its dump could not be written either (a fork per tick): it waits for the disk
+        super()._SyncObj__tryLogCompaction()  # type: ignore[misc]
 
     def _guarded(self, what: str, fn: Any) -> None:
         try:
@@ -244,6 +267,8 @@ class GuardedSyncObj(SyncObj):
         if kind in (KEEPALIVE_TYPE, PRE_VOTE, PRE_VOTE_RESPONSE, TERM_NOTICE):
             self._guarded(kind, lambda: self._on_election_message(node, kind, message))
             return
+        if kind == "request_vote" and self._durable and self.storage_problem is not None:
+            return  # a vote must be durable before it is cast: not now (full disk)
         if kind == "append_entries":
             self._guarded("append_entries", lambda: self._saw_append_entries(node, message))
         if kind == "next_node_idx" and self._SyncObj__raftState == _RAFT_STATE.LEADER:

@@ -15,6 +15,15 @@ carry no checksum, so a torn or corrupt tail is read back as entries. This journ
 * rewrites itself for compaction into a new file with write-fsync-rename-fsync(directory);
 * keeps term, vote and commit index in ``<journal>.meta`` (checksummed JSON, written with
   write-fsync-rename-fsync(directory), term and vote synchronously as Raft requires);
+* survives a full or failing disk (ENOSPC, EDQUOT, EIO on a write, an fsync or a metadata
+  write): nothing is raised into pysyncobj and the process goes on. Records that could not be
+  written stay queued in memory (whole records, rewritten from their start: a partial write is
+  overwritten, never kept); after a failed fsync everything since the last good one is
+  rewritten from memory before the next fsync (the page cache's copy is not trusted —
+  "fsyncgate"). Meanwhile :attr:`DurableJournal.problem` says why the journal is not durable;
+  :mod:`haplane.store.guarded` sends no acknowledgement, vote or campaign until it is None
+  again. :meth:`DurableJournal.sync` retries (at most every :data:`RETRY_INTERVAL`), logs the
+  failure once and the recovery once;
 * on open, :func:`scan` reads every record: a torn or corrupt *tail* (nothing valid after the
   bad record) is cut back to the last good entry and logged — the replica catches up from the
   leader; a bad record with valid records after it (corruption before the tail) raises
@@ -25,6 +34,7 @@ Threading: pysyncobj calls every method on its tick thread (and once from ``Sync
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -45,6 +55,7 @@ IDX_TERM = struct.Struct("<QQ")
 MAX_COMMAND = 1 << 30
 SYNCED_SUFFIX = ".synced"
 META_SUFFIX = ".meta"
+RETRY_INTERVAL = 0.5  # seconds between attempts to write again on a full or failing disk
 ADVICE = ("restore the cluster state from a snapshot (`haplane snapshot restore`) or wipe this "
           "replica's data directory and let it rejoin (it catches up from the leader)")
 
@@ -56,6 +67,12 @@ class JournalCorrupt(Exception):
         self.path, self.offset, self.why = path, offset, why
         super().__init__(f"{path} is corrupt at byte {offset} ({why}): refusing to start on damaged "
                          f"data. To recover, {ADVICE}.")
+
+
+def describe_os_error(what: str, path: str, exc: OSError) -> str:
+    """One line for a storage failure: what failed, where, and the errno's name."""
+    name = errno.errorcode.get(exc.errno or 0, "error")
+    return f"{what} {os.path.basename(path)} failed: {name} ({exc.strerror or exc})"
 
 
 def encode_record(command: bytes, idx: int, term: int) -> bytes:
@@ -147,8 +164,11 @@ def write_atomically(path: str, data: bytes, fsync: bool = True) -> None:
             view = view[os.write(fd, view):]
         if fsync:
             os.fsync(fd)
-    finally:
+    except OSError:
         os.close(fd)
+        os.unlink(tmp)  # a full disk: do not keep the half-written copy's space
+        raise
+    os.close(fd)
     os.replace(tmp, path)
     if fsync:
         fsync_dir(path)
@@ -224,13 +244,24 @@ class DurableJournal(Journal):
         self._end = found.good_end
         self._synced = self._end
         self._dirty = False
+        # Records not yet in the file (a write failed): (offset, record), contiguous from the
+        # first; ``_end`` counts them. ``problem``: why the journal is not durable now (None: it is).
+        self._pending: list[tuple[int, bytes]] = []
+        self._rewrite_owed = False  # a compaction's rewrite failed: sync() tries it again
+        self._cut_owed: int | None = None  # a truncation failed: sync() cuts there first
+        self._meta_unstored = False  # term/vote (or commit index) changed, not yet on disk
+        self.problem: str | None = None
+        self.failures = 0  # storage failures seen (each write, fsync or meta write that failed)
+        self._next_retry = 0.0
         self._synced_fd = os.open(path + SYNCED_SUFFIX, os.O_RDWR | os.O_CREAT, 0o600)
         self._record_synced()
 
     # ------------------------------------------------------------------ pysyncobj's interface
     def add(self, command: bytes, idx: int, term: int) -> None:
         record = encode_record(bytes(command), idx, term)
-        self._write_at(self._end, record)
+        self._pending.append((self._end, record))
+        if len(self._pending) == 1 and self._cut_owed is None:
+            self._write_pending()
         self._entries.append((command, idx, term))
         self._offsets.append(self._end)
         self._end += len(record)
@@ -249,25 +280,38 @@ class DurableJournal(Journal):
         self._truncate_to(cut)
 
     def deleteEntriesTo(self, entryTo: int) -> None:  # noqa: N802, N803 - pysyncobj's names
-        """Compaction: rewrite the journal without the first ``entryTo`` entries, atomically."""
-        keep = self._entries[entryTo:]
+        """Compaction: rewrite the journal without the first ``entryTo`` entries, atomically.
+        On a full disk the old file stays (a restart reads it as a journal older than the dump,
+        which pysyncobj replaces by the dump's tip) and the rewrite is retried by :meth:`sync`."""
+        del self._entries[:entryTo]
+        del self._offsets[:entryTo]
+        self._rewrite_owed = True
+        self._rewrite()
+
+    def _rewrite(self) -> bool:
+        """Write every entry in memory to a new file that replaces the journal (synced)."""
         parts, offsets, off = [MAGIC], [], len(MAGIC)
-        for command, idx, term in keep:
+        for command, idx, term in self._entries:
             record = encode_record(bytes(command), idx, term)
             parts.append(record)
             offsets.append(off)
             off += len(record)
         started = self._clock()
+        try:
+            write_atomically(self.path, b"".join(parts), self.fsync)
+        except OSError as exc:
+            self._failed(describe_os_error("rewriting (compacting)", self.path, exc))
+            return False
         os.close(self._fd)
-        write_atomically(self.path, b"".join(parts), self.fsync)
         self._fd = os.open(self.path, os.O_RDWR)
         if self.fsync:
             self.stats.add(self._clock() - started)
-        self._entries, self._offsets, self._end = list(keep), offsets, off
-        self._dirty = False
+        self._offsets, self._end, self._pending = offsets, off, []
+        self._dirty = self._rewrite_owed = False
         # A new file: all of it is on disk with fsync; nothing is known to be without.
         self._synced = off if self.fsync else 0
         self._record_synced()
+        return True
 
     def __getitem__(self, item: Any) -> Any:
         return self._entries[item]
@@ -276,8 +320,12 @@ class DurableJournal(Journal):
         return len(self._entries)
 
     def _destroy(self) -> None:
+        self._next_retry = 0.0
         self.sync()
-        self.store_meta()
+        try:
+            self.store_meta()
+        except OSError as exc:
+            log.error("journal %s: %s", self.path, describe_os_error("writing the Raft metadata", self._meta_path, exc))
         for fd in (self._fd, self._synced_fd):
             try:
                 os.close(fd)
@@ -299,7 +347,8 @@ class DurableJournal(Journal):
         # Raft: term and vote are durable before any message reflecting them is sent.
         self._meta["currentTerm"] = term
         self._meta["votedForNodeId"] = votedForNodeId
-        self.store_meta()
+        self._meta_unstored = True
+        self._store_meta_or_note()
 
     def getCurrentTerm(self) -> int:  # noqa: N802 - pysyncobj's name
         return int(self._meta.get("currentTerm", 0))
@@ -308,8 +357,8 @@ class DurableJournal(Journal):
         return self._meta.get("votedForNodeId")
 
     def onOneSecondTimer(self) -> None:  # noqa: N802 - pysyncobj's name
-        if self._meta_dirty:
-            self.store_meta()
+        if self._meta_dirty and self.problem is None:
+            self._store_meta_or_note()
 
     # ------------------------------------------------------------------------ durability
     @property
@@ -322,38 +371,115 @@ class DurableJournal(Journal):
         return self._dirty
 
     def sync(self) -> float:
-        """Make everything written so far durable with one fdatasync; returns its seconds."""
+        """Make everything written so far durable with one fdatasync; returns its seconds.
+
+        On a full or failing disk this writes what is queued first and returns 0.0 with
+        :attr:`dirty` and :attr:`problem` still set if it cannot (retried at most every
+        :data:`RETRY_INTERVAL`); nothing is raised."""
+        if self.problem is not None:
+            now = self._clock()
+            if now < self._next_retry:
+                return 0.0
+            self._next_retry = now + RETRY_INTERVAL
+        if self._meta_unstored and not self._store_meta_or_note():
+            return 0.0
+        if self._rewrite_owed and not self._rewrite():
+            return 0.0
+        if self._cut_owed is not None and not self._cut(self._cut_owed):
+            return 0.0
+        if self._pending and not self._write_pending():
+            return 0.0
         if not self._dirty:
+            self._recovered()
             return 0.0
         if not self.fsync:
             self._dirty = False
+            self._recovered()
             return 0.0
         started = self._clock()
         try:
             os.fdatasync(self._fd)
         except OSError as exc:
             # After a failed fsync Linux may drop the dirty pages and report the next one clean
-            # ("fsyncgate"): a retry proves nothing. Stop; a restart reads what is on disk.
-            log.critical("fsync of %s failed (%s): stopping this replica so that nothing unsynced is "
-                         "ever acknowledged", self.path, exc)
-            os._exit(75)
+            # ("fsyncgate"): a retry of the fsync alone proves nothing. Everything since the last
+            # good fsync is written again from memory before the next one.
+            self._failed(describe_os_error("fsync of", self.path, exc))
+            self._requeue_unsynced()
+            return 0.0
         took = self._clock() - started
         self.stats.add(took)
         self._dirty = False
         self._synced = self._end
         self._record_synced()
+        self._recovered()
         return took
 
     def store_meta(self) -> None:
         write_atomically(self._meta_path, encode_meta(self._meta), self.fsync)
         self._meta_dirty = False
 
+    def _store_meta_or_note(self) -> bool:
+        try:
+            self.store_meta()
+        except OSError as exc:
+            self._failed(describe_os_error("writing the Raft metadata", self._meta_path, exc))
+            return False
+        self._meta_unstored = False
+        return True
+
+    def _write_pending(self) -> bool:
+        """Write the queued records in order; False (and the problem noted) if one fails."""
+        while self._pending:
+            off, record = self._pending[0]
+            try:
+                self._write_at(off, record)
+            except OSError as exc:
+                self._failed(describe_os_error("appending to", self.path, exc))
+                return False
+            self._pending.pop(0)
+        return True
+
+    def _cut(self, off: int) -> bool:
+        """Truncate the file at ``off`` (owed until it succeeds: nothing is written after it before)."""
+        try:
+            os.ftruncate(self._fd, off)
+        except OSError as exc:
+            self._failed(describe_os_error("truncating", self.path, exc))
+            return False
+        self._cut_owed = None
+        return True
+
+    def _requeue_unsynced(self) -> None:
+        """Queue every entry after the last good fsync for writing again (from memory)."""
+        queued = {off for off, _ in self._pending}
+        again = [(off, encode_record(bytes(c), i, t)) for off, (c, i, t) in zip(self._offsets, self._entries, strict=True)
+                 if off >= self._synced and off not in queued]
+        self._pending = sorted(again + self._pending)
+
+    def _failed(self, why: str) -> None:
+        self.failures += 1
+        self._next_retry = self._clock() + RETRY_INTERVAL
+        if self.problem is None:
+            log.error("journal %s: %s: this replica acknowledges, votes and campaigns for nothing until "
+                      "the disk takes writes again (retried every %.1fs); reads go on", self.path, why,
+                      RETRY_INTERVAL)
+        self.problem = why
+
+    def _recovered(self) -> None:
+        if self.problem is not None:
+            log.warning("journal %s: the disk takes writes again (after: %s); durable and acknowledging",
+                        self.path, self.problem)
+            self.problem = None
+
     def _force_sync(self) -> None:
         if self.fsync:
             os.fsync(self._fd)
 
     def _record_synced(self) -> None:
-        os.pwrite(self._synced_fd, struct.pack("<Q", self._synced), 0)
+        try:
+            os.pwrite(self._synced_fd, struct.pack("<Q", self._synced), 0)
+        except OSError:
+            pass  # a test-only record, overwritten in place; never worth failing a write for
 
     def _write_at(self, off: int, data: bytes) -> None:
         view = memoryview(data)
@@ -362,7 +488,11 @@ class DurableJournal(Journal):
             view, off = view[n:], off + n
 
     def _truncate_to(self, off: int) -> None:
-        os.ftruncate(self._fd, off)
+        self._pending = [(o, r) for o, r in self._pending if o < off]
+        written = self._pending[0][0] if self._pending else self._end
+        if off <= written or self._cut_owed is not None:  # (also cuts a record's half-written bytes)
+            self._cut_owed = off if self._cut_owed is None else min(self._cut_owed, off)
+            self._cut(self._cut_owed)
         self._end = off
         self._synced = min(self._synced, off)
         self._dirty = True

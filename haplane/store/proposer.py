@@ -7,7 +7,8 @@ never held back by a timer, and under load each entry carries many writes.
 
 Failure handling: an op whose entry failed is re-proposed until its deadline. That is safe
 because writes carry a request id that the state machine applies at most once. At the
-deadline the caller gets :class:`Unavailable` (503: nothing was ever appended anywhere) or
+deadline the caller gets :class:`Unavailable` (503: nothing was ever appended anywhere),
+:class:`InsufficientStorage` (507: the same, and this replica's disk cannot take the log) or
 :class:`OutcomeUnknown` (504: an attempt may have been appended and may still commit).
 
 Linearizable reads: a read waits for a ``barrier`` op proposed *after* the read began; every
@@ -25,7 +26,7 @@ from typing import Any, Protocol
 from pysyncobj import FAIL_REASON
 
 from haplane.aio import wait_for
-from haplane.errors import OutcomeUnknown, Unavailable
+from haplane.errors import InsufficientStorage, OutcomeUnknown, Unavailable
 from haplane.store import commands
 from haplane.store.raft import NOT_APPENDED
 
@@ -40,6 +41,7 @@ class Proposing(Protocol):
     def propose(self, entry: bytes, callback: Callable[[Any, int], None]) -> None: ...
     @property
     def has_quorum(self) -> bool: ...
+    # Optional: ``storage_problem`` (str | None), why this replica cannot persist its log.
 
 
 class _Pending:
@@ -110,11 +112,16 @@ class Proposer:
         except TimeoutError:
             raise self._expired(pending) from None
 
-    @staticmethod
-    def _expired(pending: _Pending) -> Exception:
+    def _expired(self, pending: _Pending) -> Exception:
+        problem = getattr(self._raft, "storage_problem", None)
         if pending.maybe_appended or pending.in_flight:
-            return OutcomeUnknown("the write timed out waiting for the Raft log; it may still apply — "
+            why = f" (this replica cannot persist the Raft log: {problem})" if problem else ""
+            return OutcomeUnknown(f"the write timed out waiting for the Raft log{why}; it may still apply — "
                                   "retry with the same request id")
+        if problem is not None:
+            return InsufficientStorage(f"this replica cannot persist the Raft log ({problem}) and no leader "
+                                       "took the write: nothing was applied; writes resume by themselves once "
+                                       "the disk takes writes again", retry_after=1.0)
         return Unavailable("no Raft quorum or leader reachable from this replica; retry later or elsewhere",
                            retry_after=1.0)
 

@@ -254,6 +254,11 @@ class RaftNode:
         return self._sync.hasQuorum
 
     @property
+    def storage_problem(self) -> str | None:
+        """Why this replica cannot persist its Raft log now (full or failing disk), or None."""
+        return self._sync.storage_problem
+
+    @property
     def ready(self) -> bool:
         """True once this member has caught up with the commit index it first heard of."""
         return self._sync.isReady()
@@ -304,7 +309,8 @@ class RaftNode:
         return {"fsync": self.fsync, "syncs": st.count if st else 0,
                 "syncSeconds": round(st.total, 4) if st else 0.0,
                 "worstSyncMs": round(st.worst * 1000, 2) if st else 0.0,
-                "syncedLength": getattr(j, "synced_length", None)}
+                "syncedLength": getattr(j, "synced_length", None),
+                "problem": getattr(j, "problem", None), "failures": getattr(j, "failures", 0)}
 
     def force_compaction(self) -> None:
         self._sync.forceLogCompaction()
