@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(PY) bench/dashboard.py --out bench/results/dashboard.json
 	$(PY) bench/vs_etcd.py --out bench/results/vs_etcd.json
 	$(PY) bench/vs_swarm.py --out bench/results/vs_swarm.json
+	$(PY) bench/scale.py --out bench/results/scale.json
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check haplane node_agent chaos tests bench
