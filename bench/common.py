@@ -81,3 +81,13 @@ def free_base_port() -> int:
         if ok:
             return base
     raise RuntimeError("no free port range")
+
+
+def hollow_cluster(data_dir: str, *, nodes: int, per_agent: int, base_port: int, node_net: str) -> Any:
+    """3 replicas and enough hollow agents (``per_agent`` nodes each) for ``nodes`` nodes, not
+    started; ``.agents`` gives the agent count (nodes rounded up to whole agents)."""
+    from haplane.localcluster import LocalCluster
+
+    agents = (nodes + per_agent - 1) // per_agent
+    return LocalCluster(data_dir, replicas=3, agents=agents, runtime="hollow", hollow_count=per_agent,
+                        base_port=base_port, node_net=node_net)

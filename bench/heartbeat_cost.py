@@ -26,17 +26,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import finish  # noqa: E402
+from bench.common import finish, proc_cpu_seconds  # noqa: E402
 from haplane.client import Client  # noqa: E402
 from haplane.localcluster import LocalCluster  # noqa: E402
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
 
 
 def ready_count(nodes: list[dict]) -> int:
@@ -47,15 +39,15 @@ def ready_count(nodes: list[dict]) -> int:
 async def window(lc: LocalCluster, seconds: float, agents: list[subprocess.Popen], request_timeout: float = 2.0) -> dict:
     leader = lc.wait_ready(30, request_timeout=request_timeout)
     pids = {m.name: m.pid for m in lc.replicas if m.pid}
-    cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
-    agent_cpu0 = sum(cpu_seconds(a.pid) for a in agents)
+    cpu0 = {n: proc_cpu_seconds([p]) for n, p in pids.items()}
+    agent_cpu0 = proc_cpu_seconds([a.pid for a in agents])
     c0 = lc.get_json(leader, "/cluster/self", timeout=request_timeout)["commitIndex"]
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
     elapsed = time.monotonic() - t0
     c1 = lc.get_json(leader, "/cluster/self", timeout=request_timeout)["commitIndex"]
-    cpu = {n: round(100 * (cpu_seconds(p) - cpu0[n]) / elapsed, 1) for n, p in pids.items()}
-    agent_cpu = sum(cpu_seconds(a.pid) for a in agents) - agent_cpu0
+    cpu = {n: round(100 * (proc_cpu_seconds([p]) - cpu0[n]) / elapsed, 1) for n, p in pids.items()}
+    agent_cpu = proc_cpu_seconds([a.pid for a in agents]) - agent_cpu0
     return {"leader": leader, "seconds": round(elapsed, 1), "raft_entries": c1 - c0,
             "raft_entries_per_s": round((c1 - c0) / elapsed, 2), "replica_cpu_pct": cpu,
             "replica_cpu_pct_total": round(sum(cpu.values()), 1),

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import random
@@ -37,7 +38,7 @@ import time
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import finish  # noqa: E402
+from bench.common import finish, hollow_cluster, percentile  # noqa: E402
 from bench.heartbeat_cost import window  # noqa: E402
 from bench.scheduler import SELECTOR, create_all, poll_unbound, wait_nodes  # noqa: E402
 from haplane.aio import wait_for  # noqa: E402
@@ -49,11 +50,8 @@ PROBE = 15.0  # seconds a loaded replica may take to answer a probe (LocalCluste
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     """p50/p90/p99/max of ``samples`` (seconds) in milliseconds."""
-    s = sorted(samples)
-
-    def at(q: float) -> float:
-        return round(1000 * s[min(len(s) - 1, int(q * len(s)))], 2)
-    return {"n": len(s), "p50_ms": at(0.50), "p90_ms": at(0.90), "p99_ms": at(0.99), "max_ms": round(1000 * s[-1], 2)}
+    return {"n": len(samples), **{f"p{q}_ms": round(1000 * percentile(samples, q), 2) for q in (50, 90, 99)},
+            "max_ms": round(1000 * max(samples), 2)}
 
 
 def rss_mb(pid: int) -> float:
@@ -139,7 +137,7 @@ async def watch_latency(c: Client, names: list[str], samples: int) -> dict[str, 
 
 async def back_to_serving(lc: LocalCluster, c: Client, t0: float) -> dict[str, float]:
     """From ``t0``: a leader all agree on, then a linearizable list and a write acknowledged."""
-    await asyncio.to_thread(lc.wait_ready, 120, None, None, PROBE)
+    await asyncio.to_thread(functools.partial(lc.wait_ready, 120, request_timeout=PROBE))
     leader_s = time.monotonic() - t0
     await c.list("Pod", "default", label_selector="bench=none")
     await c.create({"apiVersion": "v1", "kind": "ConfigMap",
@@ -172,9 +170,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                               "cpus": os.cpu_count(), "load_average_1m_before": round(os.getloadavg()[0], 2)}
     with (contextlib.nullcontext(args.data_dir) if args.data_dir
           else tempfile.TemporaryDirectory(prefix="haplane-scale-")) as d:
-        agents = (args.nodes + args.per_agent - 1) // args.per_agent
-        lc = LocalCluster(d, replicas=3, agents=agents, runtime="hollow", hollow_count=args.per_agent,
-                          base_port=args.base_port, node_net=args.node_net)
+        lc = hollow_cluster(d, nodes=args.nodes, per_agent=args.per_agent, base_port=args.base_port,
+                            node_net=args.node_net)
+        agents = len(lc.agents)
         lc.start_all()
         try:
             lc.wait_ready(60)

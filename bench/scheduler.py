@@ -32,9 +32,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import finish  # noqa: E402
+from bench.common import finish, hollow_cluster  # noqa: E402
 from haplane.client import Client  # noqa: E402
-from haplane.localcluster import LocalCluster  # noqa: E402
 
 SELECTOR = "bench=sched"
 
@@ -160,14 +159,13 @@ async def run(args: argparse.Namespace) -> dict:
 async def run_once(args: argparse.Namespace, data_dir: str | None) -> dict:
     with (contextlib.nullcontext(data_dir) if data_dir
           else tempfile.TemporaryDirectory(prefix="haplane-sched-")) as d:
-        agents = (args.nodes + args.nodes_per_agent - 1) // args.nodes_per_agent
-        lc = LocalCluster(d, replicas=3, agents=agents, runtime="hollow", hollow_count=args.nodes_per_agent,
-                          base_port=args.base_port, node_net=args.node_net)
+        lc = hollow_cluster(d, nodes=args.nodes, per_agent=args.nodes_per_agent, base_port=args.base_port,
+                            node_net=args.node_net)
         lc.start_all()
         try:
             lc.wait_ready(60)
             async with Client(lc.endpoints, lc.admin_token, timeout=30) as c:
-                await wait_nodes(c, agents * args.nodes_per_agent, 180)
+                await wait_nodes(c, len(lc.agents) * args.nodes_per_agent, 180)
                 if args.preload:
                     return await preloaded(c, args)
                 first = asyncio.create_task(first_binding(c))
